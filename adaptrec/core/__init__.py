@@ -1,0 +1,1 @@
+"""Pure, framework-light building blocks: configs, seeding, catalog, encoders, scoring, metrics."""

@@ -1,0 +1,259 @@
+"""Frozen, validated, JSON-round-trippable configuration.
+
+Every config is a frozen dataclass whose fields carry a docstring-style comment; construction
+validates (bad values raise ``ValueError``/``TypeError`` naming the field), ``to_dict`` /
+``from_dict`` round-trip through JSON, and unknown keys are rejected with the allowed names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from adaptrec.core.validation import check_choice, check_float, check_int
+
+AGENT_NAMES = ("llm-cosine", "popularity", "random", "oracle")
+ENCODER_KINDS = ("minilm", "hashing")
+
+C = TypeVar("C", bound="_Config")
+
+
+class _Config:
+    """Mixin: JSON round trip and validated construction from plain dicts."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def digest(self) -> str:
+        """A short content hash: equal configs give equal digests."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any], *, where: str = "") -> C:
+        if not isinstance(data, dict):
+            raise TypeError(f"{where or cls.__name__} must be a mapping, got {type(data).__name__}")
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            prefix = f"{where}." if where else ""
+            raise ValueError(
+                f"unknown config field {prefix}{unknown[0]}; allowed: {', '.join(names)}"
+            )
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            hint = hints[name]
+            path = f"{where}.{name}" if where else name
+            if isinstance(hint, type) and issubclass(hint, _Config):
+                value = hint.from_dict(value, where=path)
+            elif typing.get_origin(hint) is tuple and isinstance(value, list):
+                value = tuple(value)
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls: type[C], text: str) -> C:
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True)
+class CatalogConfig(_Config):
+    n_items: int = 2000
+    """Number of items in the synthetic catalog."""
+    n_topics: int = 20
+    """Hidden topics (10-24); each item's text is written from its topics."""
+    secondary_topic_weight: float = 0.3
+    """Mean share of an item's topic mass outside its main topic (0 = single-topic items)."""
+    quality_alpha: float = 2.0
+    """Beta(alpha, beta) prior of the hidden item quality in [0, 1]."""
+    quality_beta: float = 2.0
+
+    def __post_init__(self) -> None:
+        check_int("catalog.n_items", self.n_items, low=2, high=10_000_000)
+        check_int("catalog.n_topics", self.n_topics, low=2, high=24)
+        check_float(
+            "catalog.secondary_topic_weight", self.secondary_topic_weight, low=0, high=0.45
+        )
+        check_float("catalog.quality_alpha", self.quality_alpha, low=0, low_open=True)
+        check_float("catalog.quality_beta", self.quality_beta, low=0, low_open=True)
+
+
+@dataclass(frozen=True)
+class UserConfig(_Config):
+    preference_scale: float = 1.5
+    """Std of each hidden topic weight: larger = pickier users, bigger gap to random."""
+    click_intercept: float = -2.0
+    """Logit of clicking an examined item of zero utility."""
+    quality_weight: float = 1.0
+    """Utility per unit of (quality - 0.5)."""
+    position_decay: float = 0.7
+    """Examination probability of slot p is (1 + p) ** -position_decay."""
+    fatigue_weight: float = 0.3
+    """Utility lost per unit of fatigue with an item."""
+    fatigue_decay: float = 0.8
+    """Per-step multiplier of fatigue (it recovers geometrically); +1 per exposure."""
+    session_break_recovery: float = 0.2
+    """Fatigue multiplier between sessions (time away)."""
+    leave_probability: float = 0.02
+    """Chance per step of ending the session regardless of the slate."""
+    leave_if_no_click: float = 0.1
+    """Extra chance to end the session after a slate with no click."""
+    dwell_scale: float = 30.0
+    """Mean dwell time in seconds of a click on an item of attractiveness 0.5."""
+    drift: str = "abrupt"
+    """'none', 'abrupt' (switch at drift_step) or 'gradual' (linear over drift_duration steps)."""
+    drift_step: int = 150
+    """Step at which drift starts; must be >= 1."""
+    drift_fraction: float = 0.5
+    """Fraction of users whose preference drifts."""
+    drift_duration: int = 50
+    """Steps over which a gradual drift moves to the new preference."""
+
+    def __post_init__(self) -> None:
+        check_float("users.preference_scale", self.preference_scale, low=0)
+        check_float("users.click_intercept", self.click_intercept, low=-20, high=20)
+        check_float("users.quality_weight", self.quality_weight, low=-20, high=20)
+        check_float("users.position_decay", self.position_decay, low=0, high=10)
+        check_float("users.fatigue_weight", self.fatigue_weight, low=0)
+        check_float("users.fatigue_decay", self.fatigue_decay, low=0, high=1)
+        check_float("users.session_break_recovery", self.session_break_recovery, low=0, high=1)
+        check_float("users.leave_probability", self.leave_probability, low=0, high=1)
+        check_float("users.leave_if_no_click", self.leave_if_no_click, low=0, high=1)
+        check_float("users.dwell_scale", self.dwell_scale, low=0, low_open=True)
+        check_choice("users.drift", self.drift, ("none", "abrupt", "gradual"))
+        check_int("users.drift_step", self.drift_step, low=1)
+        check_float("users.drift_fraction", self.drift_fraction, low=0, high=1)
+        check_int("users.drift_duration", self.drift_duration, low=1)
+
+
+@dataclass(frozen=True)
+class EnvConfig(_Config):
+    slate_size: int = 5
+    """Items per slate (k)."""
+    history_length: int = 10
+    """Past steps of (slate, clicks, dwell) in the observation."""
+    max_steps: int = 300
+    """Steps per episode (one user's stream of sessions); the episode is truncated there."""
+    reward: str = "clicks"
+    """'clicks' (number of clicks) or 'dwell' (seconds of dwell) per step."""
+
+    def __post_init__(self) -> None:
+        check_int("env.slate_size", self.slate_size, low=1, high=1000)
+        check_int("env.history_length", self.history_length, low=1, high=10_000)
+        check_int("env.max_steps", self.max_steps, low=1)
+        check_choice("env.reward", self.reward, ("clicks", "dwell"))
+
+
+@dataclass(frozen=True)
+class LLMCosineConfig(_Config):
+    learning_rate: float = 3e-3
+    """Adam step size of the behaviour predictor."""
+    hidden: int = 64
+    """Hidden units of the predictor MLP."""
+    projection_dim: int = 32
+    """Width of the learned projections of user and item vectors fed to the MLP."""
+    epsilon: float = 0.05
+    """Per-slot probability of showing a uniformly random item instead (exploration)."""
+    user_decay: float = 0.95
+    """Forgetting factor of the user-vector estimate per step (lower adapts faster to drift)."""
+    skip_weight: float = 0.3
+    """Weight of an examined-but-skipped item, pushed away from the user vector."""
+    prior_weight: float = 1.0
+    """Weight of the population prior in the user vector (cold start), in clicks."""
+    candidates: int = 100
+    """Items retrieved by cosine before re-ranking by cos x P (0 = the whole catalog)."""
+    updates_per_step: int = 1
+    """Optimiser steps on each step's feedback."""
+
+    def __post_init__(self) -> None:
+        check_float("llm_cosine.learning_rate", self.learning_rate, low=0, low_open=True, high=1)
+        check_int("llm_cosine.hidden", self.hidden, low=1, high=4096)
+        check_int("llm_cosine.projection_dim", self.projection_dim, low=1, high=4096)
+        check_float("llm_cosine.epsilon", self.epsilon, low=0, high=1)
+        check_float("llm_cosine.user_decay", self.user_decay, low=0, high=1)
+        check_float("llm_cosine.skip_weight", self.skip_weight, low=0)
+        check_float("llm_cosine.prior_weight", self.prior_weight, low=0)
+        check_int("llm_cosine.candidates", self.candidates, low=0)
+        check_int("llm_cosine.updates_per_step", self.updates_per_step, low=0, high=100)
+
+
+@dataclass(frozen=True)
+class PopularityConfig(_Config):
+    epsilon: float = 0.1
+    """Per-slot exploration probability (without it the first slate locks in forever)."""
+
+    def __post_init__(self) -> None:
+        check_float("popularity.epsilon", self.epsilon, low=0, high=1)
+
+
+@dataclass(frozen=True)
+class RunConfig(_Config):
+    n_users: int = 400
+    """Simulated users (each with its own seed stream)."""
+    n_steps: int = 300
+    """Steps per user."""
+    seed: int = 0
+    """Root seed: reproduces the run exactly."""
+    agents: tuple[str, ...] = AGENT_NAMES
+    """Agents to run, each on the same users."""
+    encoder: str = "minilm"
+    """'minilm' (bundled all-MiniLM-L6-v2), 'hashing', or a local sentence-transformers dir."""
+    window: int = 20
+    """Trailing window (steps) of time-to-adapt and recovery."""
+    threshold: float = 0.9
+    """Fraction of the oracle's expected clicks that counts as adapted."""
+    bootstrap_resamples: int = 2000
+    """Resamples of the 95% bootstrap intervals over users."""
+    torch_threads: int = 0
+    """Threads for torch (0 = number of cores, at most 4)."""
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    users: UserConfig = field(default_factory=UserConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    llm_cosine: LLMCosineConfig = field(default_factory=LLMCosineConfig)
+    popularity: PopularityConfig = field(default_factory=PopularityConfig)
+
+    def __post_init__(self) -> None:
+        check_int("n_users", self.n_users, low=1, high=10_000_000)
+        check_int("n_steps", self.n_steps, low=1, high=10_000_000)
+        check_int("seed", self.seed, low=0, high=2**63 - 1)
+        if isinstance(self.agents, str) or not isinstance(self.agents, tuple) or not self.agents:
+            raise TypeError(f"agents must be a non-empty tuple of names, got {self.agents!r}")
+        for name in self.agents:
+            check_choice("agents", name, AGENT_NAMES)
+        if len(set(self.agents)) != len(self.agents):
+            raise ValueError(f"agents must not repeat a name, got {self.agents!r}")
+        if not isinstance(self.encoder, str) or not self.encoder:
+            raise TypeError(f"encoder must be 'minilm', 'hashing' or a path, got {self.encoder!r}")
+        check_int("window", self.window, low=1)
+        check_float("threshold", self.threshold, low=0, low_open=True, high=1)
+        check_int("bootstrap_resamples", self.bootstrap_resamples, low=100)
+        check_int("torch_threads", self.torch_threads, low=0, high=256)
+        for name, kind in (("catalog", CatalogConfig), ("users", UserConfig), ("env", EnvConfig),
+                           ("llm_cosine", LLMCosineConfig), ("popularity", PopularityConfig)):
+            if not isinstance(getattr(self, name), kind):
+                raise TypeError(f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}")
+        if self.env.max_steps < self.n_steps:
+            raise ValueError(
+                f"env.max_steps must be >= n_steps={self.n_steps}, got {self.env.max_steps}"
+            )
+        if self.env.slate_size > self.catalog.n_items:
+            raise ValueError(
+                f"env.slate_size must be <= catalog.n_items={self.catalog.n_items}, "
+                f"got {self.env.slate_size}"
+            )
+        if self.window > self.n_steps:
+            raise ValueError(f"window must be <= n_steps={self.n_steps}, got {self.window}")
+
+
+def default_run_config(n_users: int = 400, n_steps: int = 300, **overrides: Any) -> RunConfig:
+    """The embedded default of ``adaptrec run``: drift halfway, episode as long as the run."""
+    users = overrides.pop("users", UserConfig(drift_step=max(1, n_steps // 2)))
+    env = overrides.pop("env", EnvConfig(max_steps=n_steps))
+    return RunConfig(n_users=n_users, n_steps=n_steps, users=users, env=env, **overrides)

@@ -1,0 +1,140 @@
+"""Ranking pieces: batched cosine, the behaviour predictor P(y|x), score fusion and top-k.
+
+Conventions shared by the whole ranking path:
+
+* a zero vector has cosine 0 with everything (never NaN), so an unknown user ranks by P alone;
+* ``fuse(cos, p) = cos * p``: for cos > 0 higher P ranks higher; for cos < 0 higher P makes the
+  score *more* negative (the predictor amplifies the dislike), and every negative-cosine item
+  ranks below every item with cos > 0 and P > 0;
+* ties in a score are broken by the lower item id, so rankings are deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from adaptrec.core.validation import check_array, check_int
+
+
+def cosine(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each user with each item.
+
+    Args:
+        users: ``(B, d)`` float.
+        items: ``(N, d)`` float.
+
+    Returns:
+        ``(B, N)`` float32 in [-1, 1]; 0 where either vector is zero.
+    """
+    check_array("users", users, shape=(None, None), kind="f", finite=True)
+    check_array("items", items, shape=(None, users.shape[1]), kind="f", finite=True)
+    return _cosine(users, items)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    # Scale by the max first so huge or tiny norms neither overflow nor underflow float32.
+    scale = np.abs(x).max(axis=-1, keepdims=True)
+    x = x / np.where(scale > 0, scale, 1.0)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def _cosine(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    out = _normalise(users) @ _normalise(items).T
+    return np.clip(out, -1.0, 1.0, out=out)
+
+
+def fuse(cos: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The seed recommender's score ``cos(u, v) * P(y | x)``, elementwise (same shapes)."""
+    return cos * p
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores per row, best first, ties to the lower index.
+
+    Args:
+        scores: ``(B, N)`` float, finite (NaN/inf raise ``ValueError``).
+        k: ``1 <= k <= N``.
+
+    Returns:
+        ``(B, k)`` int64 column indices.
+    """
+    check_array("scores", scores, shape=(None, None), kind="f", finite=True)
+    n = scores.shape[1]
+    check_int("k", k, low=1, high=n)
+    return _top_k(scores, k)
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    b, n = scores.shape
+    if k == n:
+        return np.argsort(-scores, axis=1, kind="stable")
+    # The k-th largest value per row; everything above it is in, ties at it fill by lowest index.
+    kth = np.partition(scores, n - k, axis=1)[:, n - k : n - k + 1]
+    above = scores > kth
+    tied = scores == kth
+    need = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= need))
+    columns = np.nonzero(chosen)[1].reshape(b, k)  # row-major: ascending index within a row
+    order = np.argsort(-np.take_along_axis(scores, columns, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(columns, order, axis=1)
+
+
+class BehaviorPredictor(nn.Module):
+    """P(y = click | x) = sigmoid(MLP(embed(x))).
+
+    ``x`` is a (user vector, item vector, slot position) triple; ``embed`` projects the user and
+    item vectors to ``projection_dim`` with learned maps ``A`` and ``B`` and concatenates
+    ``[A u, B v, A u * B v, onehot(position)]`` - the product carries the user-item interaction.
+    The projection keeps per-candidate work small (``3 * projection_dim * hidden`` multiply-adds)
+    so a whole slate of candidates per user can be scored every step. Training sees the slot
+    the item was shown in, so position bias is learned by the position input rather than
+    mistaken for dislike; ranking evaluates every candidate at slot 0.
+
+    Args:
+        dim: item/user vector width ``d``.
+        n_positions: slate size ``k``.
+        projection_dim, hidden: widths of the projection and of the hidden layer.
+        generator: torch generator for the initial weights (no global RNG).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_positions: int,
+        projection_dim: int = 32,
+        hidden: int = 64,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.dim, self.n_positions = dim, n_positions
+        self.user_projection = nn.Linear(dim, projection_dim, bias=False)
+        self.item_projection = nn.Linear(dim, projection_dim, bias=False)
+        self.hidden = nn.Linear(3 * projection_dim + n_positions, hidden)
+        self.out = nn.Linear(hidden, 1)
+        for layer in (self.user_projection, self.item_projection, self.hidden, self.out):
+            bound = 1.0 / math.sqrt(layer.in_features)
+            nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
+            if layer.bias is not None:
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+    def logits_from_projections(
+        self, pu: torch.Tensor, pv: torch.Tensor, position: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits from projected users ``(..., r)``, items ``(..., r)`` and positions ``(...)``."""
+        onehot = nn.functional.one_hot(position, self.n_positions).to(pu.dtype)
+        pu, pv = torch.broadcast_tensors(pu, pv)
+        onehot = onehot.expand(*pu.shape[:-1], self.n_positions)
+        x = torch.cat([pu, pv, pu * pv, onehot], dim=-1)
+        return self.out(torch.relu(self.hidden(x))).squeeze(-1)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor, position: torch.Tensor):
+        """Logits of P(click): users ``(..., d)``, items ``(..., d)``, position ``(...)`` int64."""
+        return self.logits_from_projections(
+            self.user_projection(users), self.item_projection(items), position
+        )

@@ -1,0 +1,92 @@
+"""Argument checks for public boundaries.
+
+Every message names the argument, says what was expected and shows what arrived, e.g.
+``slate must have shape (5,), got (4,)``. Internal invariants use ``assert`` instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as ``int`` if it is an integer in ``[low, high]``; raise otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {_show(value)}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as a finite ``float`` within the given bounds; raise otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {_show(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value >= high if high_open else value > high):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; raise a message listing them otherwise."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {_show(value)}")
+    return value
+
+
+def check_array(
+    name: str,
+    value: Any,
+    *,
+    shape: tuple[int | None, ...] | None = None,
+    kind: str | None = None,
+    finite: bool = False,
+) -> np.ndarray:
+    """Check an array's shape (``None`` = any size on that axis), dtype kind and finiteness.
+
+    ``kind`` is a string of accepted ``numpy.dtype.kind`` codes: ``"iu"`` for integers, ``"f"``
+    for floats, ``"b"`` for booleans. The array is returned as given (never copied or cast).
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(value).__name__} {_show(value)}")
+    if shape is not None:
+        ok = value.ndim == len(shape) and all(
+            want is None or want == got for want, got in zip(shape, value.shape)
+        )
+        if not ok:
+            want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            raise ValueError(f"{name} must have shape {want}, got {value.shape}")
+    if kind is not None and value.dtype.kind not in kind:
+        names = {"i": "signed int", "u": "unsigned int", "f": "float", "b": "bool"}
+        want = " or ".join(names.get(k, k) for k in kind)
+        raise ValueError(f"{name} must have a {want} dtype, got {value.dtype}")
+    if finite and value.dtype.kind == "f" and not np.isfinite(value).all():
+        bad = int((~np.isfinite(value)).sum())
+        raise ValueError(f"{name} must be finite, got {bad} NaN/inf value(s)")
+    return value
