@@ -1,0 +1,260 @@
+"""Simulated users as arrays over users, and the one step kernel every environment uses.
+
+A user has a hidden preference over the catalog's hidden topics (not the agents' embedding
+space, so no agent is favoured by construction). Facing a slate, the user examines slot ``p``
+with probability ``(1 + p) ** -position_decay`` and clicks an examined item with probability
+
+    attractiveness = sigmoid(click_intercept + pref . topics_i
+                             + quality_weight * (quality_i - 0.5) - fatigue_weight * fatigue_i)
+
+A click has a dwell time (exponential, longer for more attractive items); an examined item not
+clicked is a *skip*. Every exposure adds 1 to the user's fatigue with that item, and fatigue
+decays by ``fatigue_decay`` per step, so repeats get tiresome and then recover. After each step
+the user may end the session (more likely after a slate without clicks); the user comes back
+for the next session with the same hidden state, fatigue mostly recovered. A fraction of users
+drifts to a new preference at ``drift_step``: abruptly, or linearly over ``drift_duration``.
+
+Randomness: the initial state of user ``i`` comes from its own ``SeedSequence`` stream; per-step
+draws come from a counter-based generator keyed by user and step (:func:`adaptrec.core.rng.uniforms`).
+Every operation is elementwise per user, so a user's trajectory is bit-identical whether it is
+simulated alone or in a batch of thousands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from adaptrec.core.catalog import Catalog
+from adaptrec.core.config import EnvConfig, UserConfig
+from adaptrec.core.rng import Component, generator, uniforms, user_keys
+from adaptrec.core.scoring import _top_k
+from adaptrec.core.validation import check_array
+
+# Lanes of the per-step counter RNG (append only: changing them changes every trajectory).
+_LANE_EXAMINE, _LANE_CLICK, _LANE_DWELL, _LANE_LEAVE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one step of B users produced.
+
+    Attributes:
+        clicked, skipped: ``(B, k)`` bool; skipped = examined and not clicked.
+        dwell: ``(B, k)`` float32 seconds, 0 where not clicked.
+        reward: ``(B,)`` float64 - clicks or dwell seconds, as configured.
+        expected_clicks: ``(B,)`` float64 expected clicks of the shown slate.
+        oracle_expected_clicks: ``(B,)`` float64 expected clicks of the best slate.
+        click_probability: ``(B, k)`` float64 probability of a click in each shown slot.
+        drift: ``(B,)`` bool - the user's preference changed at this step.
+        session_end: ``(B,)`` bool - the user ended the session after this step.
+        truncated: ``(B,)`` bool - the user reached ``max_steps``.
+    """
+
+    clicked: np.ndarray
+    skipped: np.ndarray
+    dwell: np.ndarray
+    reward: np.ndarray
+    expected_clicks: np.ndarray
+    oracle_expected_clicks: np.ndarray
+    click_probability: np.ndarray
+    drift: np.ndarray
+    session_end: np.ndarray
+    truncated: np.ndarray
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
+
+
+class UserPopulation:
+    """B simulated users stepping together (struct of arrays).
+
+    Args:
+        catalog: the items (hidden topics and quality are read here, never by agents).
+        users: user-model parameters.
+        env: slate size, history length, episode length and reward.
+
+    Call :meth:`reset` with the user ids and root seed, then :meth:`step` with ``(B, k)`` slates.
+    Learned/state attributes end in ``_``.
+    """
+
+    def __init__(self, catalog: Catalog, users: UserConfig, env: EnvConfig) -> None:
+        if env.slate_size > catalog.n_items:
+            raise ValueError(
+                f"env.slate_size must be <= the catalog's {catalog.n_items} items, "
+                f"got {env.slate_size}"
+            )
+        self.catalog, self.users, self.env = catalog, users, env
+        self.n_items, self.slate_size = catalog.n_items, env.slate_size
+        self.examination = (1.0 + np.arange(env.slate_size)) ** -users.position_decay
+        # Columns of the topic matrix, contiguous: utility is a per-user elementwise sum over
+        # topics, so the result does not depend on the batch (a BLAS matmul's rounding can).
+        self._topic_columns = np.ascontiguousarray(catalog.topics.T)
+        self._item_bias = users.click_intercept + users.quality_weight * (catalog.quality - 0.5)
+
+    # ---- sample -------------------------------------------------------------------------
+    def reset(self, user_ids: np.ndarray, root_seed: int) -> None:
+        """Sample users ``user_ids`` (``(B,)`` int) from their own streams of ``root_seed``."""
+        user_ids = np.asarray(user_ids, dtype=np.int64)
+        check_array("user_ids", user_ids, shape=(None,), kind="i")
+        b, n_topics, cfg = len(user_ids), self.catalog.n_topics, self.users
+        self.user_ids_ = user_ids.copy()
+        self.root_seed_ = int(root_seed)
+        self.initial_preference_ = np.empty((b, n_topics))
+        self.drift_preference_ = np.empty((b, n_topics))
+        self.drifts_ = np.empty(b, dtype=bool)
+        for row, user in enumerate(user_ids):
+            rng = generator(root_seed, Component.USER_INIT, int(user))
+            self.initial_preference_[row] = rng.normal(0.0, cfg.preference_scale, n_topics)
+            self.drift_preference_[row] = rng.normal(0.0, cfg.preference_scale, n_topics)
+            self.drifts_[row] = cfg.drift != "none" and rng.random() < cfg.drift_fraction
+        self.keys_ = user_keys(root_seed, Component.USER_STEP, user_ids)
+        self.step_ = np.zeros(b, dtype=np.int64)
+        self.session_ = np.zeros(b, dtype=np.int64)
+        self.session_step_ = np.zeros(b, dtype=np.int64)
+        self.fatigue_ = np.zeros((b, self.n_items))
+        h, k = self.env.history_length, self.slate_size
+        self.history_items_ = np.full((b, h, k), -1, dtype=np.int64)
+        self.history_clicks_ = np.zeros((b, h, k), dtype=np.int8)
+        self.history_skips_ = np.zeros((b, h, k), dtype=np.int8)
+        self.history_dwell_ = np.zeros((b, h, k), dtype=np.float32)
+        self.preference_ = self.initial_preference_.copy()
+        self.utility_ = self._utility(self.preference_)
+        self.drift_now_ = np.zeros(b, dtype=bool)
+
+    @property
+    def drift_step_(self) -> np.ndarray:
+        """``(B,)`` int64: the step at which each user's taste starts to change, -1 if never."""
+        return np.where(self.drifts_, self.users.drift_step, -1)
+
+    def _utility(self, preference: np.ndarray) -> np.ndarray:
+        utility = np.broadcast_to(self._item_bias, (len(preference), self.n_items)).copy()
+        for topic, column in enumerate(self._topic_columns):
+            utility += preference[:, topic : topic + 1] * column
+        return utility
+
+    # ---- respond ------------------------------------------------------------------------
+    def attractiveness(self) -> np.ndarray:
+        """``(B, N)`` float64: probability that each user clicks each item once examined."""
+        return _sigmoid(self.utility_ - self.users.fatigue_weight * self.fatigue_)
+
+    def oracle_slates(self, attractiveness: np.ndarray | None = None) -> np.ndarray:
+        """``(B, k)`` int64: the slate of highest expected clicks (best item in the top slot)."""
+        attractiveness = self.attractiveness() if attractiveness is None else attractiveness
+        return _top_k(attractiveness, self.slate_size)
+
+    def validate_slates(self, slates: np.ndarray, name: str = "slates") -> np.ndarray:
+        """Check a ``(B, k)`` batch of slates of distinct, in-range item indices."""
+        if not isinstance(slates, np.ndarray):
+            slates = np.asarray(slates)
+        b, k = len(self.user_ids_), self.slate_size
+        check_array(name, slates, shape=(b, k), kind="iu")
+        if slates.size and (slates.min() < 0 or slates.max() >= self.n_items):
+            bad = slates[(slates < 0) | (slates >= self.n_items)][0]
+            raise ValueError(
+                f"{name} must hold item indices in [0, {self.n_items - 1}], got {int(bad)}"
+            )
+        ordered = np.sort(slates, axis=1)
+        repeated = ordered[:, 1:] == ordered[:, :-1]
+        if repeated.any():
+            row = int(np.nonzero(repeated.any(axis=1))[0][0])
+            item = int(ordered[row, 1:][repeated[row]][0])
+            raise ValueError(
+                f"{name} must hold {k} distinct items per slate, got item {item} twice in "
+                f"{slates[row].tolist()}"
+            )
+        return slates.astype(np.int64, copy=False)
+
+    def step(self, slates: np.ndarray, name: str = "slates") -> StepOutcome:
+        """Show ``slates`` (``(B, k)`` int) to the users; return feedback and move time on.
+
+        Invalid slates raise ``ValueError`` (messages call them ``name``) before any state
+        changes, so the population stays usable.
+        """
+        slates = self.validate_slates(slates, name)
+        rows = np.arange(len(slates))[:, None]
+        k, cfg = self.slate_size, self.users
+
+        # respond: click probabilities of this slate and of the best possible one
+        attractiveness = self.attractiveness()
+        shown = attractiveness[rows, slates]
+        click_probability = self.examination * shown
+        expected = click_probability.sum(axis=1)
+        oracle = (self.examination * np.take_along_axis(
+            attractiveness, self.oracle_slates(attractiveness), axis=1)).sum(axis=1)
+
+        # respond: sample examination, clicks and dwell from the users' own streams
+        examined = uniforms(self.keys_, self.step_, _LANE_EXAMINE, k) < self.examination
+        clicked = examined & (uniforms(self.keys_, self.step_, _LANE_CLICK, k) < shown)
+        skipped = examined & ~clicked
+        exponential = -np.log1p(-uniforms(self.keys_, self.step_, _LANE_DWELL, k))
+        dwell = np.where(clicked, cfg.dwell_scale * (0.5 + shown) * exponential, 0.0)
+        dwell = dwell.astype(np.float32)
+        n_clicks = clicked.sum(axis=1)
+        reward = n_clicks.astype(np.float64) if self.env.reward == "clicks" else dwell.sum(axis=1,
+                                                                                      dtype=np.float64)
+        leave = cfg.leave_probability + cfg.leave_if_no_click * (n_clicks == 0)
+        session_end = uniforms(self.keys_, self.step_, _LANE_LEAVE, 1)[:, 0] < leave
+        drift = self.drift_now_.copy()
+
+        # transition: fatigue, sessions, history, time, drift
+        self.fatigue_ *= cfg.fatigue_decay
+        self.fatigue_[rows, slates] += 1.0
+        self.fatigue_[session_end] *= cfg.session_break_recovery
+        self.session_ += session_end
+        self.session_step_ = np.where(session_end, 0, self.session_step_ + 1)
+        self._push_history(slates, clicked, skipped, dwell)
+        self.step_ += 1
+        self._apply_drift()
+        return StepOutcome(
+            clicked=clicked,
+            skipped=skipped,
+            dwell=dwell,
+            reward=reward,
+            expected_clicks=expected,
+            oracle_expected_clicks=oracle,
+            click_probability=click_probability,
+            drift=drift,
+            session_end=session_end,
+            truncated=self.step_ >= self.env.max_steps,
+        )
+
+    # ---- transition ---------------------------------------------------------------------
+    def _push_history(self, slates, clicked, skipped, dwell) -> None:
+        for array, new in ((self.history_items_, slates), (self.history_clicks_, clicked),
+                           (self.history_skips_, skipped), (self.history_dwell_, dwell)):
+            array[:, 1:] = array[:, :-1]  # row 0 is the most recent step
+            array[:, 0] = new
+
+    def _apply_drift(self) -> None:
+        """Set each drifting user's preference for the (new) current step."""
+        cfg = self.users
+        self.drift_now_ = self.drifts_ & (self.step_ == cfg.drift_step)
+        if cfg.drift == "abrupt":
+            moving = self.drift_now_
+            fraction = np.ones(len(moving))
+        elif cfg.drift == "gradual":
+            elapsed = self.step_ - cfg.drift_step + 1
+            moving = self.drifts_ & (elapsed >= 1) & (elapsed <= cfg.drift_duration)
+            fraction = np.minimum(elapsed / cfg.drift_duration, 1.0)
+        else:
+            return
+        if moving.any():
+            start, end = self.initial_preference_[moving], self.drift_preference_[moving]
+            self.preference_[moving] = start + fraction[moving, None] * (end - start)
+            self.utility_[moving] = self._utility(self.preference_[moving])
+
+    # ---- observe ------------------------------------------------------------------------
+    def observations(self) -> dict[str, np.ndarray]:
+        """The users' observations, batched: each value has a leading axis of size B (copies)."""
+        return {
+            "user_id": self.user_ids_.copy(),
+            "step": self.step_.copy(),
+            "session_step": self.session_step_.copy(),
+            "items": self.history_items_.copy(),
+            "clicks": self.history_clicks_.copy(),
+            "skips": self.history_skips_.copy(),
+            "dwell": self.history_dwell_.copy(),
+        }
