@@ -87,8 +87,10 @@ class CatalogConfig(_Config):
 
 @dataclass(frozen=True)
 class UserConfig(_Config):
-    preference_scale: float = 1.5
-    """Std of each hidden topic weight: larger = pickier users, bigger gap to random."""
+    preference_scale: float = 2.5
+    """Std of each user's own topic weights: larger = pickier users, bigger gap to random."""
+    population_preference_scale: float = 1.0
+    """Std of the topic weights all users share (the population's taste; 0 = none)."""
     click_intercept: float = -2.0
     """Logit of clicking an examined item of zero utility."""
     quality_weight: float = 1.0
@@ -118,6 +120,7 @@ class UserConfig(_Config):
 
     def __post_init__(self) -> None:
         check_float("users.preference_scale", self.preference_scale, low=0)
+        check_float("users.population_preference_scale", self.population_preference_scale, low=0)
         check_float("users.click_intercept", self.click_intercept, low=-20, high=20)
         check_float("users.quality_weight", self.quality_weight, low=-20, high=20)
         check_float("users.position_decay", self.position_decay, low=0, high=10)
@@ -161,14 +164,18 @@ class LLMCosineConfig(_Config):
     """Width of the learned projections of user and item vectors fed to the MLP."""
     epsilon: float = 0.05
     """Per-slot probability of showing a uniformly random item instead (exploration)."""
-    user_decay: float = 0.95
+    user_decay: float = 0.9
     """Forgetting factor of the user-vector estimate per step (lower adapts faster to drift)."""
-    skip_weight: float = 0.3
-    """Weight of an examined-but-skipped item, pushed away from the user vector."""
+    skip_weight: float = 1.0
+    """Weight of an examined-but-skipped item, pushed away from the user vector: the user vector
+    moves towards a topic whose click rate once examined exceeds skip_weight / (1 + skip_weight)."""
     prior_weight: float = 1.0
     """Weight of the population prior in the user vector (cold start), in clicks."""
-    candidates: int = 100
+    candidates: int = 200
     """Items retrieved by cosine before re-ranking by cos x P (0 = the whole catalog)."""
+    avoid_recent: bool = True
+    """Rank items shown in the observed history (last history_length slates) below all others,
+    so a liked item is not shown until the user is tired of it and skips it as if disliked."""
     updates_per_step: int = 1
     """Optimiser steps on each step's feedback."""
 
@@ -182,6 +189,8 @@ class LLMCosineConfig(_Config):
         check_float("llm_cosine.prior_weight", self.prior_weight, low=0)
         check_int("llm_cosine.candidates", self.candidates, low=0)
         check_int("llm_cosine.updates_per_step", self.updates_per_step, low=0, high=100)
+        if not isinstance(self.avoid_recent, bool):
+            raise TypeError(f"llm_cosine.avoid_recent must be a bool, got {self.avoid_recent!r}")
 
 
 @dataclass(frozen=True)

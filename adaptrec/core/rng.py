@@ -25,6 +25,7 @@ class Component(IntEnum):
     AGENT = 3
     AGENT_USER = 4
     REPORT = 5
+    POPULATION = 6
 
 
 def seed_sequence(root_seed: int, component: Component, *ids: int) -> np.random.SeedSequence:
@@ -37,11 +38,15 @@ def generator(root_seed: int, component: Component, *ids: int) -> np.random.Gene
     return np.random.Generator(np.random.PCG64(seed_sequence(root_seed, component, *ids)))
 
 
-def user_keys(root_seed: int, component: Component, user_ids: np.ndarray) -> np.ndarray:
-    """One 64-bit counter-RNG key per user, shape ``(n,)`` uint64, from each user's own stream."""
+def user_keys(
+    root_seed: int, component: Component, user_ids: np.ndarray, *prefix: int
+) -> np.ndarray:
+    """One 64-bit counter-RNG key per user, shape ``(n,)`` uint64, from each user's own stream
+    (spawn key ``(component, *prefix, user)``; ``prefix`` separates e.g. agents)."""
     keys = np.empty(len(user_ids), dtype=np.uint64)
     for row, user in enumerate(np.asarray(user_ids, dtype=np.int64)):
-        keys[row] = seed_sequence(root_seed, component, int(user)).generate_state(1, np.uint64)[0]
+        sequence = seed_sequence(root_seed, component, *prefix, int(user))
+        keys[row] = sequence.generate_state(1, np.uint64)[0]
     return keys
 
 

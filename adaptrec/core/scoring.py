@@ -44,8 +44,8 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.where(norm > 0, norm, 1.0)
 
 
-def _cosine(users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    out = _normalise(users) @ _normalise(items).T
+def _cosine(users: np.ndarray, items: np.ndarray, items_normalised: bool = False) -> np.ndarray:
+    out = _normalise(users) @ (items if items_normalised else _normalise(items)).T
     return np.clip(out, -1.0, 1.0, out=out)
 
 
@@ -74,15 +74,17 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     b, n = scores.shape
     if k == n:
         return np.argsort(-scores, axis=1, kind="stable")
-    # The k-th largest value per row; everything above it is in, ties at it fill by lowest index.
-    kth = np.partition(scores, n - k, axis=1)[:, n - k : n - k + 1]
-    above = scores > kth
-    tied = scores == kth
-    need = k - above.sum(axis=1, keepdims=True)
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= need))
-    columns = np.nonzero(chosen)[1].reshape(b, k)  # row-major: ascending index within a row
-    order = np.argsort(-np.take_along_axis(scores, columns, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(columns, order, axis=1)
+    # Fast path: argpartition finds a top-k set; it is only ambiguous when items tied with the
+    # k-th score straddle the cut, and those rows fall back to a stable full sort.
+    chosen = np.argpartition(scores, n - k, axis=1)[:, n - k :]
+    values = np.take_along_axis(scores, chosen, axis=1)
+    straddle = (scores >= values.min(axis=1, keepdims=True)).sum(axis=1) > k
+    if straddle.any():
+        rows = np.nonzero(straddle)[0]
+        chosen[rows] = np.argsort(-scores[rows], axis=1, kind="stable")[:, :k]
+        values[rows] = np.take_along_axis(scores[rows], chosen[rows], axis=1)
+    order = np.lexsort((chosen, -values), axis=1)  # by score descending, then index ascending
+    return np.take_along_axis(chosen, order, axis=1)
 
 
 class BehaviorPredictor(nn.Module):
@@ -126,12 +128,51 @@ class BehaviorPredictor(nn.Module):
     def logits_from_projections(
         self, pu: torch.Tensor, pv: torch.Tensor, position: torch.Tensor
     ) -> torch.Tensor:
-        """Logits from projected users ``(..., r)``, items ``(..., r)`` and positions ``(...)``."""
-        onehot = nn.functional.one_hot(position, self.n_positions).to(pu.dtype)
-        pu, pv = torch.broadcast_tensors(pu, pv)
-        onehot = onehot.expand(*pu.shape[:-1], self.n_positions)
-        x = torch.cat([pu, pv, pu * pv, onehot], dim=-1)
-        return self.out(torch.relu(self.hidden(x))).squeeze(-1)
+        """Logits from projected users ``(..., r)``, items ``(..., r)`` and positions ``(...)``.
+
+        The hidden layer applied to the concatenation is computed as the sum of its blocks'
+        products (identical maths, no concatenated or one-hot tensor), so a user's part is
+        computed once for all of that user's candidates.
+        """
+        r = pu.shape[-1]
+        w = self.hidden.weight  # (hidden, 3r + n_positions)
+        hidden = (
+            pu @ w[:, :r].T
+            + pv @ w[:, r : 2 * r].T
+            + (pu * pv) @ w[:, 2 * r : 3 * r].T
+            + w[:, 3 * r :].T[position]
+            + self.hidden.bias
+        )
+        return self.out(torch.relu(hidden)).squeeze(-1)
+
+    @torch.no_grad()
+    def score_candidates(
+        self, users: torch.Tensor, items: torch.Tensor, candidates: torch.Tensor, position: int = 0
+    ) -> torch.Tensor:
+        """Logits for each user's candidates at one slot, without autograd.
+
+        The same function as :meth:`forward`, arranged for ranking: the item half of the first
+        layer is computed once per catalog item and gathered, the user half once per user, and
+        the interaction as one batched matrix product.
+
+        Args:
+            users: ``(B, d)`` float32 user vectors.
+            items: ``(N, d)`` float32 item vectors (the whole catalog).
+            candidates: ``(B, C)`` int64 indices into ``items``.
+            position: the slot to evaluate at.
+
+        Returns:
+            ``(B, C)`` float32 logits.
+        """
+        r = self.user_projection.out_features
+        w = self.hidden.weight
+        pu = self.user_projection(users)  # (B, r)
+        pv = self.item_projection(items)  # (N, r)
+        hidden = (pv @ w[:, r : 2 * r].T)[candidates]  # (B, C, h), a fresh tensor
+        hidden += (pu @ w[:, :r].T + w[:, 3 * r + position] + self.hidden.bias)[:, None, :]
+        interaction = (w[:, 2 * r : 3 * r][None, :, :] * pu[:, None, :]).transpose(1, 2)
+        hidden = torch.baddbmm(hidden, pv[candidates], interaction)  # += (pu*pv) @ W_uv.T
+        return (torch.relu_(hidden) @ self.out.weight[0]) + self.out.bias[0]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor, position: torch.Tensor):
         """Logits of P(click): users ``(..., d)``, items ``(..., d)``, position ``(...)`` int64."""

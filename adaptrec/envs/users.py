@@ -1,7 +1,8 @@
 """Simulated users as arrays over users, and the one step kernel every environment uses.
 
 A user has a hidden preference over the catalog's hidden topics (not the agents' embedding
-space, so no agent is favoured by construction). Facing a slate, the user examines slot ``p``
+space, so no agent is favoured by construction): a taste shared by the population plus the
+user's own. Facing a slate, the user examines slot ``p``
 with probability ``(1 + p) ** -position_decay`` and clicks an examined item with probability
 
     attractiveness = sigmoid(click_intercept + pref . topics_i
@@ -105,10 +106,14 @@ class UserPopulation:
         self.initial_preference_ = np.empty((b, n_topics))
         self.drift_preference_ = np.empty((b, n_topics))
         self.drifts_ = np.empty(b, dtype=bool)
+        # The taste every user shares, from the population's own stream of the root seed.
+        shared = generator(root_seed, Component.POPULATION).normal(
+            0.0, cfg.population_preference_scale, n_topics)
+        self.shared_preference_ = shared
         for row, user in enumerate(user_ids):
             rng = generator(root_seed, Component.USER_INIT, int(user))
-            self.initial_preference_[row] = rng.normal(0.0, cfg.preference_scale, n_topics)
-            self.drift_preference_[row] = rng.normal(0.0, cfg.preference_scale, n_topics)
+            self.initial_preference_[row] = shared + rng.normal(0, cfg.preference_scale, n_topics)
+            self.drift_preference_[row] = shared + rng.normal(0, cfg.preference_scale, n_topics)
             self.drifts_[row] = cfg.drift != "none" and rng.random() < cfg.drift_fraction
         self.keys_ = user_keys(root_seed, Component.USER_STEP, user_ids)
         self.step_ = np.zeros(b, dtype=np.int64)

@@ -1,0 +1,130 @@
+"""The agent protocol, the step batch agents learn from, and shared slate helpers.
+
+Agents are batched: ``act`` takes the observations of B users (each value with a leading axis
+of size B, as :meth:`adaptrec.envs.UserPopulation.observations` returns them) and returns a
+``(B, k)`` int64 array of slates; ``update`` takes what those users did with the slates and
+returns a dict of training metrics. The runner never branches on an agent's type. For the
+single-user env, :func:`batch_observation` adds the leading axis.
+
+Per-user randomness (exploration) is counter-based, keyed by (agent seed, user id, step), so an
+agent's random choices for a user do not depend on which other users share its batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from adaptrec.core.rng import Component, uniforms, user_keys
+from adaptrec.core.validation import check_array
+
+
+@dataclass(frozen=True)
+class StepBatch:
+    """Feedback of B users on the slates they were shown.
+
+    Attributes:
+        user_ids: ``(B,)`` int64.
+        step: ``(B,)`` int64, the step at which the slates were shown.
+        slates: ``(B, k)`` int64 item indices, best slot first.
+        clicked, skipped: ``(B, k)`` bool.
+        dwell: ``(B, k)`` float32 seconds.
+        reward: ``(B,)`` float64.
+    """
+
+    user_ids: np.ndarray
+    step: np.ndarray
+    slates: np.ndarray
+    clicked: np.ndarray
+    skipped: np.ndarray
+    dwell: np.ndarray
+    reward: np.ndarray
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What the runner needs of an agent."""
+
+    name: str
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """``(B, k)`` int64 slates of distinct item indices for the B observed users."""
+        ...
+
+    def update(self, batch: StepBatch) -> dict[str, float]:
+        """Learn from one step of feedback; return training metrics (may be empty)."""
+        ...
+
+
+def batch_observation(observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A single env's observation with a leading batch axis of size 1."""
+    return {key: np.asarray(value)[None, ...] for key, value in observation.items()}
+
+
+def observed_user_ids(observation: dict[str, np.ndarray]) -> np.ndarray:
+    """The ``(B,)`` int64 user ids of a batched observation, checked."""
+    if not isinstance(observation, dict) or "user_id" not in observation:
+        got = sorted(observation) if isinstance(observation, dict) else type(observation).__name__
+        raise ValueError(f"observation must be a dict with a 'user_id' entry, got {got}")
+    ids = np.asarray(observation["user_id"])
+    check_array("observation['user_id']", ids, shape=(None,), kind="iu")
+    if ids.size and ids.min() < 0:
+        raise ValueError(f"observation['user_id'] must be >= 0, got {int(ids.min())}")
+    return ids.astype(np.int64, copy=False)
+
+
+class UserKeys:
+    """Counter-RNG keys of an agent's per-user streams, grown on demand as new ids appear."""
+
+    def __init__(self, seed: int, agent_index: int) -> None:
+        self.seed, self.agent_index = seed, agent_index
+        self._keys = np.zeros(0, dtype=np.uint64)
+
+    def __call__(self, user_ids: np.ndarray) -> np.ndarray:
+        top = int(user_ids.max()) + 1 if user_ids.size else 0
+        if top > len(self._keys):
+            new = np.arange(len(self._keys), top)
+            keys = user_keys(self.seed, Component.AGENT_USER, new, self.agent_index)
+            self._keys = np.concatenate([self._keys, keys])
+        return self._keys[user_ids]
+
+
+def _nth_not_in(rank: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """Per row, the ``rank``-th smallest integer not in ``excluded`` (``(B, m)``, distinct)."""
+    out = rank.copy()
+    for column in np.sort(excluded, axis=1).T:  # ascending: each shift can pass later ones
+        out += out >= column
+    return out
+
+
+def random_slates(keys: np.ndarray, step: np.ndarray, n_items: int, k: int, lane: int) -> np.ndarray:
+    """Uniform slates of ``k`` distinct items (sampling without replacement): ``(B, k)`` int64."""
+    draws = uniforms(keys, step, lane, k)
+    slates = np.empty((len(keys), k), dtype=np.int64)
+    for slot in range(k):
+        rank = np.minimum((draws[:, slot] * (n_items - slot)).astype(np.int64), n_items - slot - 1)
+        slates[:, slot] = _nth_not_in(rank, slates[:, :slot])
+    return slates
+
+
+def explore(
+    slates: np.ndarray, keys: np.ndarray, step: np.ndarray, n_items: int, epsilon: float,
+    lane: int,
+) -> np.ndarray:
+    """Epsilon-greedy per slot: each slot is replaced, with probability ``epsilon``, by an item
+    drawn uniformly from those not in the slate. Returns a new ``(B, k)`` array."""
+    b, k = slates.shape
+    if epsilon <= 0 or n_items <= k:
+        return slates
+    coins = uniforms(keys, step, lane, 2 * k)
+    slates = slates.copy()
+    for slot in range(k):
+        chosen = coins[:, slot] < epsilon
+        if not chosen.any():
+            continue
+        rank = np.minimum((coins[chosen, k + slot] * (n_items - k)).astype(np.int64),
+                          n_items - k - 1)
+        slates[chosen, slot] = _nth_not_in(rank, slates[chosen])
+    return slates

@@ -1,0 +1,81 @@
+"""Baselines: uniformly random slates, most-popular (online click counts), and the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adaptrec.agents.base import StepBatch, UserKeys, explore, observed_user_ids, random_slates
+from adaptrec.core.scoring import _top_k
+from adaptrec.core.validation import check_float, check_int
+
+_LANE_RANDOM, _LANE_EXPLORE = 10, 11
+
+
+class RandomAgent:
+    """Shows k distinct items drawn uniformly at random; learns nothing."""
+
+    name = "random"
+
+    def __init__(self, n_items: int, slate_size: int, seed: int = 0, agent_index: int = 2):
+        self.n_items = check_int("n_items", n_items, low=1)
+        self.slate_size = check_int("slate_size", slate_size, low=1, high=self.n_items)
+        self._keys = UserKeys(seed, agent_index)
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        ids = observed_user_ids(observation)
+        return random_slates(self._keys(ids), np.asarray(observation["step"]), self.n_items,
+                             self.slate_size, _LANE_RANDOM)
+
+    def update(self, batch: StepBatch) -> dict[str, float]:
+        return {}
+
+
+class PopularityAgent:
+    """Most-popular: every user gets the items with the most clicks so far (ties to the lower
+    id), with per-slot epsilon-greedy exploration - without it the first slate would lock in."""
+
+    name = "popularity"
+
+    def __init__(self, n_items: int, slate_size: int, epsilon: float = 0.1, seed: int = 0,
+                 agent_index: int = 1):
+        self.n_items = check_int("n_items", n_items, low=1)
+        self.slate_size = check_int("slate_size", slate_size, low=1, high=self.n_items)
+        self.epsilon = check_float("epsilon", epsilon, low=0, high=1)
+        self._keys = UserKeys(seed, agent_index)
+        self.clicks_ = np.zeros(n_items, dtype=np.float64)
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        ids = observed_user_ids(observation)
+        best = _top_k(self.clicks_[None, :], self.slate_size)
+        slates = np.repeat(best, len(ids), axis=0)
+        return explore(slates, self._keys(ids), np.asarray(observation["step"]), self.n_items,
+                       self.epsilon, _LANE_EXPLORE)
+
+    def update(self, batch: StepBatch) -> dict[str, float]:
+        np.add.at(self.clicks_, batch.slates[batch.clicked], 1.0)
+        return {}
+
+
+class OracleAgent:
+    """Reads the users' hidden state and shows each the slate of highest expected clicks.
+
+    An upper bound for regret, not a recommender: it needs the simulator's
+    :class:`~adaptrec.envs.UserPopulation` (the same object the runner steps).
+    """
+
+    name = "oracle"
+
+    def __init__(self, population) -> None:  # noqa: ANN001 - UserPopulation (avoids a cycle)
+        self.population = population
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        ids = observed_user_ids(observation)
+        if not np.array_equal(ids, self.population.user_ids_):
+            raise ValueError(
+                "observation['user_id'] must list the oracle's population in order "
+                f"{self.population.user_ids_[:5].tolist()}..., got {ids[:5].tolist()}..."
+            )
+        return self.population.oracle_slates()
+
+    def update(self, batch: StepBatch) -> dict[str, float]:
+        return {}

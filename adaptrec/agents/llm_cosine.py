@@ -1,0 +1,165 @@
+"""The seed recommender: language-model item vectors, an online user vector, and cos x P.
+
+    item vector   v_i = LM(text of item i)              (frozen, L2-normalised)
+    user vector   u   = decayed sum of clicked minus skip_weight x skipped item vectors
+                        + prior_weight x population prior   (updated after every step)
+    P(y | x)          = sigmoid(MLP(embed(u, v, position)))  (one Adam step after every step)
+    slate             = top-k of cos(u, v) * P(y | x) at position 0, then epsilon-greedy
+
+Ranking is two-stage when ``candidates`` < N: the ``candidates`` items of highest cosine are
+retrieved, then re-ranked by cos x P (the predictor costs ~3 x projection_dim x hidden
+multiply-adds per candidate). The population prior is the direction of all clicks so far
+(seeded with the catalog centroid), so a user with no history gets a sensible slate, not NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from adaptrec.agents.base import StepBatch, UserKeys, explore, observed_user_ids
+from adaptrec.core.config import LLMCosineConfig
+from adaptrec.core.rng import Component, seed_sequence
+from adaptrec.core.scoring import BehaviorPredictor, _cosine, _normalise, _top_k, fuse
+from adaptrec.core.validation import check_array, check_int
+
+_LANE_EXPLORE = 20
+# Fused scores lie in [-1, 1]: subtracting 3 puts every recently shown item below every other.
+_RECENT_PENALTY = 3.0
+
+
+class LLMCosineAgent:
+    """The "LLM predictor + cosine" recommender, batched over users.
+
+    Args:
+        item_vectors: ``(N, d)`` float, finite - item texts embedded by a language model.
+        slate_size: ``k``.
+        config: hyperparameters (:class:`~adaptrec.core.config.LLMCosineConfig`).
+        seed: root seed; the predictor's initial weights and the exploration streams derive
+            from it.
+        agent_index: separates this agent's streams from other agents' in the same run.
+
+    Learned state: ``user_sums_`` ``(n_users_seen, d)`` float32, ``click_sum_`` ``(d,)``,
+    ``predictor`` (torch module) and its optimiser.
+    """
+
+    name = "llm-cosine"
+
+    def __init__(
+        self,
+        item_vectors: np.ndarray,
+        slate_size: int,
+        config: LLMCosineConfig | None = None,
+        seed: int = 0,
+        agent_index: int = 0,
+    ) -> None:
+        check_array("item_vectors", item_vectors, shape=(None, None), kind="f", finite=True)
+        n_items, dim = item_vectors.shape
+        self.slate_size = check_int("slate_size", slate_size, low=1, high=n_items)
+        self.config = config or LLMCosineConfig()
+        self.seed = seed
+        self.items = _normalise(item_vectors)  # (N, d) float32, unit rows (zero rows stay 0)
+        self.n_items, self.dim = n_items, dim
+        self._items_t = torch.from_numpy(self.items)
+        torch_seed = int(seed_sequence(seed, Component.AGENT, agent_index).generate_state(1)[0])
+        self.predictor = BehaviorPredictor(
+            dim, slate_size, self.config.projection_dim, self.config.hidden,
+            generator=torch.Generator().manual_seed(torch_seed),
+        )
+        self.optimizer = torch.optim.Adam(self.predictor.parameters(),
+                                          lr=self.config.learning_rate)
+        self._keys = UserKeys(seed, agent_index)
+        self.user_sums_ = np.zeros((0, dim), dtype=np.float32)
+        # Pseudo-count of one "click" on the catalog centroid: the prior before any click.
+        self.click_sum_ = self.items.mean(axis=0).astype(np.float64)
+
+    # ---- state --------------------------------------------------------------------------
+    def _grow(self, user_ids: np.ndarray) -> None:
+        top = int(user_ids.max()) + 1 if user_ids.size else 0
+        if top > len(self.user_sums_):
+            extra = np.zeros((top - len(self.user_sums_), self.dim), dtype=np.float32)
+            self.user_sums_ = np.concatenate([self.user_sums_, extra])
+
+    def population_prior(self) -> np.ndarray:
+        """``(d,)`` float32 unit vector: the direction of all clicks so far."""
+        norm = np.linalg.norm(self.click_sum_)
+        return (self.click_sum_ / (norm if norm > 0 else 1.0)).astype(np.float32)
+
+    def user_vectors(self, user_ids: np.ndarray) -> np.ndarray:
+        """``(B, d)`` float32 current estimates for ``user_ids`` (unknown ids get the prior)."""
+        self._grow(user_ids)
+        return self.user_sums_[user_ids] + self.config.prior_weight * self.population_prior()
+
+    # ---- act ----------------------------------------------------------------------------
+    def scores(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """cos x P for each user's candidates.
+
+        Args:
+            users: ``(B, d)`` float32 user vectors.
+            candidates: ``(B, C)`` int64 item indices.
+
+        Returns:
+            ``(B, C)`` float32 fused scores.
+        """
+        cos = np.take_along_axis(_cosine(users, self.items, True), candidates, axis=1)
+        return fuse(cos, self.click_probability(users, candidates))
+
+    @torch.no_grad()
+    def click_probability(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """P(click | user, item, slot 0): ``(B, C)`` float32."""
+        logits = self.predictor.score_candidates(
+            torch.from_numpy(np.ascontiguousarray(users, dtype=np.float32)),
+            self._items_t,
+            torch.from_numpy(np.ascontiguousarray(candidates, dtype=np.int64)),
+        )
+        return torch.sigmoid(logits).numpy()
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        ids = observed_user_ids(observation)
+        users = self.user_vectors(ids)
+        cos = _cosine(users, self.items, items_normalised=True)
+        n_candidates = self.config.candidates
+        if 0 < n_candidates < self.n_items and n_candidates >= self.slate_size:
+            # Ascending ids within a row keep "ties to the lower id" in the re-ranking below.
+            candidates = np.sort(_top_k(cos, n_candidates), axis=1)
+        else:
+            candidates = np.broadcast_to(np.arange(self.n_items), cos.shape)
+        cos = np.take_along_axis(cos, candidates, axis=1)
+        fused = fuse(cos, self.click_probability(users, np.ascontiguousarray(candidates)))
+        if self.config.avoid_recent and "items" in observation:
+            fused = np.where(self._recently_shown(observation["items"], candidates),
+                             fused - _RECENT_PENALTY, fused)
+        slates = np.take_along_axis(candidates, _top_k(fused, self.slate_size), axis=1)
+        return explore(slates, self._keys(ids), np.asarray(observation["step"]), self.n_items,
+                       self.config.epsilon, _LANE_EXPLORE)
+
+    def _recently_shown(self, history: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """``(B, C)`` bool: candidate was in the user's observed history ``(B, H, k)``."""
+        history = np.asarray(history).reshape(len(candidates), -1)
+        shown = np.zeros((len(candidates), self.n_items + 1), dtype=bool)
+        shown[np.arange(len(candidates))[:, None], history] = True  # -1 (empty) -> last column
+        return np.take_along_axis(shown, candidates, axis=1)
+
+    # ---- update -------------------------------------------------------------------------
+    def update(self, batch: StepBatch) -> dict[str, float]:
+        ids = batch.user_ids
+        users = torch.from_numpy(self.user_vectors(ids))  # the vectors the slates were made with
+        loss_value = float("nan")
+        if self.config.updates_per_step:
+            items = self._items_t[torch.from_numpy(batch.slates)]  # (B, k, d)
+            positions = torch.arange(self.slate_size).expand(len(ids), -1)
+            labels = torch.from_numpy(batch.clicked.astype(np.float32))
+            for _ in range(self.config.updates_per_step):
+                logits = self.predictor(users[:, None, :], items, positions)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+            loss_value = float(loss.detach())
+
+        # User vectors: forget a little, then add clicks and subtract skips.
+        signal = batch.clicked.astype(np.float32) - self.config.skip_weight * batch.skipped
+        step_sum = np.einsum("bk,bkd->bd", signal, self.items[batch.slates])
+        self.user_sums_[ids] = self.config.user_decay * self.user_sums_[ids] + step_sum
+        self.click_sum_ += self.items[batch.slates[batch.clicked]].sum(axis=0)
+        return {"loss": loss_value}

@@ -1,0 +1,169 @@
+"""The one Parquet schema of step logs, and its writer and reader.
+
+One row per (agent, user, step, slot). Slate-level values (expected clicks of the shown and of
+the oracle slate, drift, session end, reward) repeat on each slot of the slate; Parquet's
+dictionary/RLE encoding makes the repeats nearly free. The run's config JSON sits in every
+file's schema metadata, so every figure of a report can be recomputed from the files alone.
+
+Files are written to a temporary name and renamed when complete: a file with the final name is
+always whole, and an interrupted write leaves only a ``*.tmp`` file, which a rerun replaces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = "1"
+STEPS_DIR = "steps"
+
+STEP_SCHEMA = pa.schema([
+    pa.field("agent", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+    pa.field("user", pa.int32(), nullable=False),
+    pa.field("step", pa.int32(), nullable=False),
+    pa.field("slot", pa.int8(), nullable=False),
+    pa.field("item", pa.int32(), nullable=False),
+    pa.field("clicked", pa.bool_(), nullable=False),
+    pa.field("skipped", pa.bool_(), nullable=False),
+    pa.field("dwell", pa.float32(), nullable=False),
+    pa.field("click_probability", pa.float64(), nullable=False),
+    pa.field("expected_clicks", pa.float64(), nullable=False),
+    pa.field("oracle_expected_clicks", pa.float64(), nullable=False),
+    pa.field("reward", pa.float64(), nullable=False),
+    pa.field("drift", pa.bool_(), nullable=False),
+    pa.field("drift_step", pa.int32(), nullable=False),
+    pa.field("session", pa.int32(), nullable=False),
+    pa.field("session_end", pa.bool_(), nullable=False),
+])
+"""Columns: ``agent``; ``user`` id; ``step`` (0-based); ``slot`` (0 = top); ``item`` index;
+``clicked``/``skipped``/``dwell`` (seconds) feedback; ``click_probability`` of that slot;
+``expected_clicks`` and ``oracle_expected_clicks`` of the slate; ``reward`` of the step;
+``drift`` (preference changed at this step); ``drift_step`` of the user (-1 = never);
+``session`` index and ``session_end`` (the user left after this step)."""
+
+
+def steps_path(out_dir: str | os.PathLike[str], agent: str) -> Path:
+    return Path(out_dir) / STEPS_DIR / f"{agent}.parquet"
+
+
+class StepWriter:
+    """Writes one agent's step rows to ``steps/<agent>.parquet`` atomically.
+
+    Use as a context manager; rows are buffered and written in row groups of at least
+    ``row_group_rows`` rows. The file appears under its final name only on a clean exit.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], agent: str, config_json: str,
+                 row_group_rows: int = 262_144) -> None:
+        self.path = steps_path(out_dir, agent)
+        self.tmp_path = self.path.with_suffix(".parquet.tmp")
+        self.agent = agent
+        self.row_group_rows = row_group_rows
+        metadata = {b"adaptrec.schema_version": SCHEMA_VERSION.encode(),
+                    b"adaptrec.config": config_json.encode(),
+                    b"adaptrec.agent": agent.encode()}
+        self.schema = STEP_SCHEMA.with_metadata(metadata)
+        self._pending: list[dict[str, np.ndarray]] = []
+        self._pending_rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> StepWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(self.tmp_path, self.schema, compression="zstd")
+        return self
+
+    def add(self, columns: dict[str, np.ndarray]) -> None:
+        """Queue rows: every schema column but ``agent``, as equal-length 1-D arrays."""
+        self._pending.append(columns)
+        self._pending_rows += len(columns["user"])
+        if self._pending_rows >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        arrays = []
+        for field in self.schema:
+            if field.name == "agent":
+                indices = pa.array(np.zeros(self._pending_rows, dtype=np.int8))
+                arrays.append(pa.DictionaryArray.from_arrays(indices, pa.array([self.agent])))
+            else:
+                data = np.concatenate([chunk[field.name] for chunk in self._pending])
+                arrays.append(pa.array(data, type=field.type))
+        assert self._writer is not None
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self._pending, self._pending_rows = [], 0
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._flush()
+        finally:
+            assert self._writer is not None
+            self._writer.close()
+        if exc_type is None:
+            os.replace(self.tmp_path, self.path)
+        else:
+            self.tmp_path.unlink(missing_ok=True)
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The adaptrec metadata of one step file: schema version, agent and config (dict)."""
+    meta = pq.read_schema(path).metadata or {}
+    if b"adaptrec.config" not in meta:
+        raise ValueError(f"{path} is not an adaptrec step log (no adaptrec.config metadata)")
+    return {"schema_version": meta[b"adaptrec.schema_version"].decode(),
+            "agent": meta[b"adaptrec.agent"].decode(),
+            "config": json.loads(meta[b"adaptrec.config"])}
+
+
+def step_files(out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Complete step files of a run folder, sorted by name."""
+    folder = Path(out_dir) / STEPS_DIR
+    if not folder.is_dir():
+        raise FileNotFoundError(f"run folder must contain {STEPS_DIR}/, got {str(out_dir)!r}")
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{folder} holds no .parquet step logs")
+    return files
+
+
+def read_agent_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Per-(user, step) arrays of one agent's log, for the metrics.
+
+    Returns ``expected``, ``oracle``, ``clicks`` and ``reward`` as ``(U, T)`` float64,
+    ``session_end`` ``(U, T)`` bool, ``drift_step`` ``(U,)`` int64 and ``users`` ``(U,)``,
+    with users in ascending id order and steps 0..T-1.
+    """
+    table = pq.read_table(path, columns=["user", "step", "slot", "clicked", "expected_clicks",
+                                         "oracle_expected_clicks", "reward", "drift_step",
+                                         "session_end"])
+    user = table["user"].to_numpy()
+    step = table["step"].to_numpy()
+    users, user_index = np.unique(user, return_inverse=True)
+    n_steps = int(step.max()) + 1
+    shape = (len(users), n_steps)
+    cells = user_index * n_steps + step
+    counts = np.bincount(cells, minlength=shape[0] * shape[1])
+    if counts.min() == 0 or len(np.unique(counts)) != 1:
+        raise ValueError(f"{path} does not hold every (user, step) exactly once per slot")
+    clicks = np.bincount(cells, weights=table["clicked"].to_numpy(zero_copy_only=False),
+                         minlength=shape[0] * shape[1]).reshape(shape)
+    top = table["slot"].to_numpy() == 0
+    out = {"users": users, "clicks": clicks, "slate_size": int(counts[0])}
+    for name, column in (("expected", "expected_clicks"), ("oracle", "oracle_expected_clicks"),
+                         ("reward", "reward"), ("session_end", "session_end")):
+        values = table[column].to_numpy(zero_copy_only=False)[top]
+        grid = np.empty(shape, dtype=values.dtype)
+        grid.reshape(-1)[cells[top]] = values
+        out[name] = grid
+    drift = np.full(len(users), -1, dtype=np.int64)
+    drift[user_index[top]] = table["drift_step"].to_numpy()[top]
+    out["drift_step"] = drift
+    return out

@@ -1,0 +1,101 @@
+"""The rollout loop: a population of users, one agent, every step logged.
+
+All users of a run step together through :class:`~adaptrec.envs.UserPopulation`; each user's
+randomness comes from its own seed stream, and every agent meets the same users (common random
+numbers), so agents are compared on identical people.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adaptrec.agents import StepBatch, make_agent
+from adaptrec.core.catalog import Catalog
+from adaptrec.core.config import RunConfig
+from adaptrec.envs.users import UserPopulation
+from adaptrec.logs import StepWriter, read_metadata, steps_path
+
+ProgressCallback = Callable[[str, int], None]
+
+
+def configure_torch(threads: int = 0) -> int:
+    """Set torch's intra-op threads (0 = the machine's cores, at most 4); returns the number.
+
+    Process-wide, so only entry points (CLI, experiment scripts) call it, not library code.
+    """
+    if threads <= 0:
+        threads = max(1, min(4, os.cpu_count() or 1))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def run_agent(
+    config: RunConfig,
+    agent_name: str,
+    catalog: Catalog,
+    item_vectors: np.ndarray,
+    out_dir: str | os.PathLike[str],
+    progress: ProgressCallback | None = None,
+    log_every: int = 50,
+) -> Path:
+    """Simulate ``config.n_users`` users for ``config.n_steps`` steps under one agent.
+
+    Writes ``out_dir/steps/<agent>.parquet`` (atomically) and returns its path. ``progress`` is
+    called with (agent name, steps done) after each step.
+    """
+    population = UserPopulation(catalog, config.users, config.env)
+    population.reset(np.arange(config.n_users), config.seed)
+    agent = make_agent(agent_name, config, item_vectors, population)
+    k = config.env.slate_size
+    slot = np.tile(np.arange(k, dtype=np.int8), config.n_users)
+    users = np.repeat(population.user_ids_.astype(np.int32), k)
+    drift_step = np.repeat(population.drift_step_.astype(np.int32), k)
+    with StepWriter(out_dir, agent_name, config.to_json()) as writer:
+        for _ in range(config.n_steps):
+            observation = population.observations()
+            slates = agent.act(observation)
+            step = population.step_.copy()
+            session = population.session_.copy()
+            outcome = population.step(slates)
+            agent.update(StepBatch(user_ids=population.user_ids_, step=step, slates=slates,
+                                   clicked=outcome.clicked, skipped=outcome.skipped,
+                                   dwell=outcome.dwell, reward=outcome.reward))
+            writer.add({
+                "user": users,
+                "step": np.repeat(step.astype(np.int32), k),
+                "slot": slot,
+                "item": slates.reshape(-1).astype(np.int32),
+                "clicked": outcome.clicked.reshape(-1),
+                "skipped": outcome.skipped.reshape(-1),
+                "dwell": outcome.dwell.reshape(-1),
+                "click_probability": outcome.click_probability.reshape(-1),
+                "expected_clicks": np.repeat(outcome.expected_clicks, k),
+                "oracle_expected_clicks": np.repeat(outcome.oracle_expected_clicks, k),
+                "reward": np.repeat(outcome.reward, k),
+                "drift": np.repeat(outcome.drift, k),
+                "drift_step": drift_step,
+                "session": np.repeat(session.astype(np.int32), k),
+                "session_end": np.repeat(outcome.session_end, k),
+            })
+            if progress is not None:
+                progress(agent_name, int(step[0]) + 1)
+    return writer.path
+
+
+def finished_agents(config: RunConfig, out_dir: str | os.PathLike[str]) -> list[str]:
+    """Agents of ``config`` whose complete log for this exact config is already in ``out_dir``."""
+    done = []
+    for name in config.agents:
+        path = steps_path(out_dir, name)
+        if path.is_file():
+            try:
+                if RunConfig.from_dict(read_metadata(path)["config"]) == config:
+                    done.append(name)
+            except (ValueError, TypeError, OSError):
+                pass  # unreadable or foreign file: it is rewritten
+    return done
