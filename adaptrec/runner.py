@@ -7,6 +7,7 @@ numbers), so agents are compared on identical people.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -99,3 +100,78 @@ def finished_agents(config: RunConfig, out_dir: str | os.PathLike[str]) -> list[
             except (ValueError, TypeError, OSError):
                 pass  # unreadable or foreign file: it is rewritten
     return done
+
+
+class RunDirectoryError(ValueError):
+    """The output folder holds a different run."""
+
+
+def prepare_run_dir(config: RunConfig, out_dir: str | os.PathLike[str],
+                    overwrite: bool = False) -> list[str]:
+    """Create or check ``out_dir``; return the agents already finished there.
+
+    A folder holding the same config is continued (finished agents are kept, half-written
+    ``*.tmp`` files are discarded); one holding a different config is refused unless
+    ``overwrite``, which deletes its step logs and report first.
+    """
+    out = Path(out_dir)
+    config_path = out / "config.json"
+    if config_path.is_file():
+        try:
+            existing = RunConfig.from_json(config_path.read_text())
+        except (ValueError, TypeError):
+            existing = None
+        if existing != config:
+            if not overwrite:
+                raise RunDirectoryError(
+                    f"--out {str(out)!r} holds a run with a different config; choose another "
+                    "--out, or pass --overwrite to replace it"
+                )
+            for path in [*(out / "steps").glob("*.parquet*"), out / "summary.json",
+                         out / "report.md", out / "ctr.png"]:
+                path.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (out / "steps").glob("*.tmp"):
+        stale.unlink()
+    from adaptrec.report import atomic_write_text
+
+    atomic_write_text(config_path, json.dumps(config.to_dict(), indent=2) + "\n")
+    return finished_agents(config, out)
+
+
+def default_out_dir(config: RunConfig) -> Path:
+    """``runs/run-<config digest>``: the same config always lands in (and resumes) one folder."""
+    return Path("runs") / f"run-{config.digest()}"
+
+
+def run_experiment(
+    config: RunConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+    on_event: Callable[[str], None] | None = None,
+) -> dict:
+    """Run every agent of ``config`` on the same users, then build the report.
+
+    Resumable: agents whose complete log is already in ``out_dir`` are not run again. Returns
+    the summary dict (also written to ``out_dir/summary.json``).
+    """
+    from adaptrec.core.catalog import make_catalog
+    from adaptrec.core.encoders import make_encoder
+    from adaptrec.report import build_report
+
+    say = on_event or (lambda message: None)
+    done = prepare_run_dir(config, out_dir, overwrite)
+    if done:
+        say(f"continuing: {', '.join(done)} already finished in {out_dir}")
+    catalog = make_catalog(config.catalog, config.seed)
+    todo = [name for name in config.agents if name not in done]
+    if todo:
+        encoder = make_encoder(config.encoder, cache_dir)
+        say(f"encoding {catalog.n_items} item texts with {config.encoder}")
+        vectors = encoder.encode(list(catalog.texts))
+        for name in todo:
+            run_agent(config, name, catalog, vectors, out_dir, progress)
+    return build_report(out_dir)

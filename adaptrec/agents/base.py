@@ -91,6 +91,26 @@ class UserKeys:
         return self._keys[user_ids]
 
 
+def shown_in_history(history: np.ndarray, n_items: int) -> np.ndarray:
+    """``(B, n_items)`` bool: the item is in the user's observed history.
+
+    Args:
+        history: ``(B, H, k)`` int item indices of the last H slates, -1 where empty.
+    """
+    history = np.asarray(history)
+    flat = history.reshape(len(history), -1)
+    shown = np.zeros((len(history), n_items + 1), dtype=bool)
+    shown[np.arange(len(history))[:, None], flat] = True  # -1 (empty) lands in the last column
+    return shown[:, :n_items]
+
+
+# Scores of the built-in agents lie in [-1, 1] or are counts; this many units below puts an
+# item under every other candidate without reordering the rest.
+def demote(scores: np.ndarray, mask: np.ndarray, amount: float) -> np.ndarray:
+    """``scores - amount`` where ``mask``, else ``scores`` (a new array)."""
+    return np.where(mask, scores - amount, scores)
+
+
 def _nth_not_in(rank: np.ndarray, excluded: np.ndarray) -> np.ndarray:
     """Per row, the ``rank``-th smallest integer not in ``excluded`` (``(B, m)``, distinct)."""
     out = rank.copy()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from adaptrec.agents.base import StepBatch, UserKeys, explore, observed_user_ids, random_slates
+from adaptrec.agents.base import (
+    StepBatch,
+    UserKeys,
+    demote,
+    explore,
+    observed_user_ids,
+    random_slates,
+    shown_in_history,
+)
 from adaptrec.core.scoring import _top_k
 from adaptrec.core.validation import check_float, check_int
 
@@ -31,8 +39,10 @@ class RandomAgent:
 
 
 class PopularityAgent:
-    """Most-popular: every user gets the items with the most clicks so far (ties to the lower
-    id), with per-slot epsilon-greedy exploration - without it the first slate would lock in."""
+    """Most-popular: each user gets the items with the most clicks so far (ties to the lower
+    id) among those not in the user's observed history, with per-slot epsilon-greedy
+    exploration - without it the first slate would lock in. Skipping recently shown items makes
+    it rotate through the popular items instead of tiring every user with the same slate."""
 
     name = "popularity"
 
@@ -46,8 +56,12 @@ class PopularityAgent:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
-        best = _top_k(self.clicks_[None, :], self.slate_size)
-        slates = np.repeat(best, len(ids), axis=0)
+        counts = np.broadcast_to(self.clicks_, (len(ids), self.n_items))
+        if "items" in observation:
+            # More than the largest count: a recently shown item ranks below every other one.
+            penalty = self.clicks_.max() + 1.0
+            counts = demote(counts, shown_in_history(observation["items"], self.n_items), penalty)
+        slates = _top_k(np.ascontiguousarray(counts, dtype=np.float64), self.slate_size)
         return explore(slates, self._keys(ids), np.asarray(observation["step"]), self.n_items,
                        self.epsilon, _LANE_EXPLORE)
 

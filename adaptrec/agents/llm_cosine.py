@@ -17,7 +17,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from adaptrec.agents.base import StepBatch, UserKeys, explore, observed_user_ids
+from adaptrec.agents.base import (
+    StepBatch,
+    UserKeys,
+    demote,
+    explore,
+    observed_user_ids,
+    shown_in_history,
+)
 from adaptrec.core.config import LLMCosineConfig
 from adaptrec.core.rng import Component, seed_sequence
 from adaptrec.core.scoring import BehaviorPredictor, _cosine, _normalise, _top_k, fuse
@@ -127,18 +134,11 @@ class LLMCosineAgent:
         cos = np.take_along_axis(cos, candidates, axis=1)
         fused = fuse(cos, self.click_probability(users, np.ascontiguousarray(candidates)))
         if self.config.avoid_recent and "items" in observation:
-            fused = np.where(self._recently_shown(observation["items"], candidates),
-                             fused - _RECENT_PENALTY, fused)
+            recent = shown_in_history(observation["items"], self.n_items)
+            fused = demote(fused, np.take_along_axis(recent, candidates, axis=1), _RECENT_PENALTY)
         slates = np.take_along_axis(candidates, _top_k(fused, self.slate_size), axis=1)
         return explore(slates, self._keys(ids), np.asarray(observation["step"]), self.n_items,
                        self.config.epsilon, _LANE_EXPLORE)
-
-    def _recently_shown(self, history: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """``(B, C)`` bool: candidate was in the user's observed history ``(B, H, k)``."""
-        history = np.asarray(history).reshape(len(candidates), -1)
-        shown = np.zeros((len(candidates), self.n_items + 1), dtype=bool)
-        shown[np.arange(len(candidates))[:, None], history] = True  # -1 (empty) -> last column
-        return np.take_along_axis(shown, candidates, axis=1)
 
     # ---- update -------------------------------------------------------------------------
     def update(self, batch: StepBatch) -> dict[str, float]:

@@ -1,0 +1,166 @@
+"""``adaptrec run | report``: the command line.
+
+Common mistakes (bad option values, a wrong folder, a config file with an unknown field) print
+one line, ``adaptrec: error: ...``, and exit with status 2; Ctrl-C exits with 130 and says how
+to continue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from adaptrec.core.config import AGENT_NAMES, RunConfig, default_run_config
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise SystemExit(_fail(message))
+
+
+def _fail(message: str) -> int:
+    print(f"adaptrec: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="adaptrec", description="How quickly does a recommender personalise?")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="simulate users under each agent; write logs and a report")
+    run.add_argument("--config", type=Path, help="JSON run config (see --show-config)")
+    run.add_argument("--users", type=int, help="simulated users (default 400)")
+    run.add_argument("--steps", type=int, help="steps per user (default 300)")
+    run.add_argument("--agents", help=f"comma-separated, from {','.join(AGENT_NAMES)}")
+    run.add_argument("--encoder", help="minilm (default), hashing, or a model directory")
+    run.add_argument("--seed", type=int, help="root seed (default 0)")
+    run.add_argument("--drift", choices=("none", "abrupt", "gradual"), help="preference drift")
+    run.add_argument("--drift-step", type=int, help="step of the drift (default: halfway)")
+    run.add_argument("--threads", type=int, help="torch threads (default: cores, at most 4)")
+    run.add_argument("--out", type=Path, help="output folder (default runs/run-<config digest>)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a different run already in --out")
+    run.add_argument("--cache", type=Path, help="embedding cache (default ~/.cache/adaptrec)")
+    run.add_argument("--show-config", action="store_true", help="print the config and exit")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    report = sub.add_parser("report", help="rebuild summary.json, report.md, ctr.png from Parquet")
+    report.add_argument("run_dir", type=Path)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    if args.config is not None:
+        if not args.config.is_file():
+            raise ValueError(f"--config must be a JSON file, got {str(args.config)!r} (not found)")
+        try:
+            config = RunConfig.from_json(args.config.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--config {str(args.config)!r} is not valid JSON: {err}") from err
+    else:
+        config = default_run_config(args.users or 400, args.steps or 300)
+    top: dict[str, Any] = {}
+    if args.users is not None:
+        top["n_users"] = args.users
+    if args.steps is not None:
+        top["n_steps"] = args.steps
+        top["env"] = dataclasses.replace(config.env, max_steps=max(args.steps,
+                                                                   config.env.max_steps))
+    if args.agents is not None:
+        top["agents"] = tuple(a.strip() for a in args.agents.split(",") if a.strip())
+    if args.encoder is not None:
+        top["encoder"] = args.encoder
+    if args.seed is not None:
+        top["seed"] = args.seed
+    if args.threads is not None:
+        top["torch_threads"] = args.threads
+    users: dict[str, Any] = {}
+    if args.drift is not None:
+        users["drift"] = args.drift
+    if args.drift_step is not None:
+        users["drift_step"] = args.drift_step
+    if users:
+        top["users"] = dataclasses.replace(config.users, **users)
+    return dataclasses.replace(config, **top)
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from adaptrec.report import TABLE_COLUMNS, table_rows
+
+    table = Table(title=f"adaptrec: window {summary['window']} steps, threshold "
+                        f"{summary['threshold']:.0%} of oracle, 95% bootstrap CIs over users")
+    for column in TABLE_COLUMNS:
+        table.add_column(column, justify="left" if column == "agent" else "right")
+    for row in table_rows(summary):
+        table.add_row(*row)
+    Console(width=140).print(table)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from adaptrec.runner import configure_torch, default_out_dir, run_experiment
+
+    config = _config(args)
+    if args.show_config:
+        print(json.dumps(config.to_dict(), indent=2))
+        return 0
+    if args.encoder not in (None, "minilm", "hashing") and not Path(args.encoder).is_dir():
+        raise ValueError(f"--encoder must be minilm, hashing or a model directory, got "
+                         f"{args.encoder!r} (no such directory)")
+    out = args.out or default_out_dir(config)
+    configure_torch(config.torch_threads)
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    progress = Progress("[progress.description]{task.description}", BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                        disable=args.quiet)
+    tasks: dict[str, Any] = {}
+
+    def advance(agent: str, done: int) -> None:
+        if agent not in tasks:
+            tasks[agent] = progress.add_task(agent, total=config.n_steps)
+        progress.update(tasks[agent], completed=done)
+
+    with progress:
+        summary = run_experiment(config, out, overwrite=args.overwrite, cache_dir=args.cache,
+                                 progress=advance,
+                                 on_event=None if args.quiet else console.print)
+    _print_table(summary)
+    print(f"wrote {out}/steps/*.parquet, {out}/report.md, {out}/ctr.png, {out}/summary.json "
+          f"in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from adaptrec.report import build_report
+
+    if not args.run_dir.is_dir():
+        raise ValueError(f"run_dir must be a run folder, got {str(args.run_dir)!r} (not found)")
+    summary = build_report(args.run_dir)
+    _print_table(summary)
+    print(f"rebuilt {args.run_dir}/report.md, ctr.png and summary.json from Parquet")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args) if args.command == "run" else _report(args)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        return _fail(str(err))
+    except KeyboardInterrupt:
+        print("adaptrec: interrupted; run the same command again to continue (finished agents "
+              "are kept)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
