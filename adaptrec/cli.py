@@ -42,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--drift-step", type=int, help="step of the drift (default: halfway)")
     run.add_argument("--threads", type=int, help="torch threads (default: cores, at most 4)")
     run.add_argument("--out", type=Path, help="output folder (default runs/run-<config digest>)")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace a different run already in --out")
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace a different run already in --out"
+    )
     run.add_argument("--cache", type=Path, help="embedding cache (default ~/.cache/adaptrec)")
     run.add_argument("--show-config", action="store_true", help="print the config and exit")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -67,8 +68,9 @@ def _config(args: argparse.Namespace) -> RunConfig:
         top["n_users"] = args.users
     if args.steps is not None:
         top["n_steps"] = args.steps
-        top["env"] = dataclasses.replace(config.env, max_steps=max(args.steps,
-                                                                   config.env.max_steps))
+        top["env"] = dataclasses.replace(
+            config.env, max_steps=max(args.steps, config.env.max_steps)
+        )
     if args.agents is not None:
         top["agents"] = tuple(a.strip() for a in args.agents.split(",") if a.strip())
     if args.encoder is not None:
@@ -93,8 +95,10 @@ def _print_table(summary: dict[str, Any]) -> None:
 
     from adaptrec.report import TABLE_COLUMNS, table_rows
 
-    table = Table(title=f"adaptrec: window {summary['window']} steps, threshold "
-                        f"{summary['threshold']:.0%} of oracle, 95% bootstrap CIs over users")
+    table = Table(
+        title=f"adaptrec: window {summary['window']} steps, threshold "
+        f"{summary['threshold']:.0%} of oracle, 95% bootstrap CIs over users"
+    )
     for column in TABLE_COLUMNS:
         table.add_column(column, justify="left" if column == "agent" else "right")
     for row in table_rows(summary):
@@ -113,15 +117,22 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
     if args.encoder not in (None, "minilm", "hashing") and not Path(args.encoder).is_dir():
-        raise ValueError(f"--encoder must be minilm, hashing or a model directory, got "
-                         f"{args.encoder!r} (no such directory)")
+        raise ValueError(
+            f"--encoder must be minilm, hashing or a model directory, got "
+            f"{args.encoder!r} (no such directory)"
+        )
     out = args.out or default_out_dir(config)
     configure_torch(config.torch_threads)
     console = Console(stderr=True)
     started = time.perf_counter()
-    progress = Progress("[progress.description]{task.description}", BarColumn(),
-                        MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                        disable=args.quiet)
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=args.quiet,
+    )
     tasks: dict[str, Any] = {}
 
     def advance(agent: str, done: int) -> None:
@@ -130,12 +141,19 @@ def _run(args: argparse.Namespace) -> int:
         progress.update(tasks[agent], completed=done)
 
     with progress:
-        summary = run_experiment(config, out, overwrite=args.overwrite, cache_dir=args.cache,
-                                 progress=advance,
-                                 on_event=None if args.quiet else console.print)
+        summary = run_experiment(
+            config,
+            out,
+            overwrite=args.overwrite,
+            cache_dir=args.cache,
+            progress=advance,
+            on_event=None if args.quiet else console.print,
+        )
     _print_table(summary)
-    print(f"wrote {out}/steps/*.parquet, {out}/report.md, {out}/ctr.png, {out}/summary.json "
-          f"in {time.perf_counter() - started:.0f} s")
+    print(
+        f"wrote {out}/steps/*.parquet, {out}/report.md, {out}/ctr.png, {out}/summary.json "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
     return 0
 
 
@@ -157,8 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as err:
         return _fail(str(err))
     except KeyboardInterrupt:
-        print("adaptrec: interrupted; run the same command again to continue (finished agents "
-              "are kept)", file=sys.stderr)
+        print(
+            "adaptrec: interrupted; run the same command again to continue (finished agents "
+            "are kept)",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -23,24 +23,26 @@ import pyarrow.parquet as pq
 SCHEMA_VERSION = "1"
 STEPS_DIR = "steps"
 
-STEP_SCHEMA = pa.schema([
-    pa.field("agent", pa.dictionary(pa.int8(), pa.string()), nullable=False),
-    pa.field("user", pa.int32(), nullable=False),
-    pa.field("step", pa.int32(), nullable=False),
-    pa.field("slot", pa.int8(), nullable=False),
-    pa.field("item", pa.int32(), nullable=False),
-    pa.field("clicked", pa.bool_(), nullable=False),
-    pa.field("skipped", pa.bool_(), nullable=False),
-    pa.field("dwell", pa.float32(), nullable=False),
-    pa.field("click_probability", pa.float64(), nullable=False),
-    pa.field("expected_clicks", pa.float64(), nullable=False),
-    pa.field("oracle_expected_clicks", pa.float64(), nullable=False),
-    pa.field("reward", pa.float64(), nullable=False),
-    pa.field("drift", pa.bool_(), nullable=False),
-    pa.field("drift_step", pa.int32(), nullable=False),
-    pa.field("session", pa.int32(), nullable=False),
-    pa.field("session_end", pa.bool_(), nullable=False),
-])
+STEP_SCHEMA = pa.schema(
+    [
+        pa.field("agent", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+        pa.field("user", pa.int32(), nullable=False),
+        pa.field("step", pa.int32(), nullable=False),
+        pa.field("slot", pa.int8(), nullable=False),
+        pa.field("item", pa.int32(), nullable=False),
+        pa.field("clicked", pa.bool_(), nullable=False),
+        pa.field("skipped", pa.bool_(), nullable=False),
+        pa.field("dwell", pa.float32(), nullable=False),
+        pa.field("click_probability", pa.float64(), nullable=False),
+        pa.field("expected_clicks", pa.float64(), nullable=False),
+        pa.field("oracle_expected_clicks", pa.float64(), nullable=False),
+        pa.field("reward", pa.float64(), nullable=False),
+        pa.field("drift", pa.bool_(), nullable=False),
+        pa.field("drift_step", pa.int32(), nullable=False),
+        pa.field("session", pa.int32(), nullable=False),
+        pa.field("session_end", pa.bool_(), nullable=False),
+    ]
+)
 """Columns: ``agent``; ``user`` id; ``step`` (0-based); ``slot`` (0 = top); ``item`` index;
 ``clicked``/``skipped``/``dwell`` (seconds) feedback; ``click_probability`` of that slot;
 ``expected_clicks`` and ``oracle_expected_clicks`` of the slate; ``reward`` of the step;
@@ -59,15 +61,22 @@ class StepWriter:
     ``row_group_rows`` rows. The file appears under its final name only on a clean exit.
     """
 
-    def __init__(self, out_dir: str | os.PathLike[str], agent: str, config_json: str,
-                 row_group_rows: int = 262_144) -> None:
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        agent: str,
+        config_json: str,
+        row_group_rows: int = 262_144,
+    ) -> None:
         self.path = steps_path(out_dir, agent)
         self.tmp_path = self.path.with_suffix(".parquet.tmp")
         self.agent = agent
         self.row_group_rows = row_group_rows
-        metadata = {b"adaptrec.schema_version": SCHEMA_VERSION.encode(),
-                    b"adaptrec.config": config_json.encode(),
-                    b"adaptrec.agent": agent.encode()}
+        metadata = {
+            b"adaptrec.schema_version": SCHEMA_VERSION.encode(),
+            b"adaptrec.config": config_json.encode(),
+            b"adaptrec.agent": agent.encode(),
+        }
         self.schema = STEP_SCHEMA.with_metadata(metadata)
         self._pending: list[dict[str, np.ndarray]] = []
         self._pending_rows = 0
@@ -118,9 +127,11 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     meta = pq.read_schema(path).metadata or {}
     if b"adaptrec.config" not in meta:
         raise ValueError(f"{path} is not an adaptrec step log (no adaptrec.config metadata)")
-    return {"schema_version": meta[b"adaptrec.schema_version"].decode(),
-            "agent": meta[b"adaptrec.agent"].decode(),
-            "config": json.loads(meta[b"adaptrec.config"])}
+    return {
+        "schema_version": meta[b"adaptrec.schema_version"].decode(),
+        "agent": meta[b"adaptrec.agent"].decode(),
+        "config": json.loads(meta[b"adaptrec.config"]),
+    }
 
 
 def step_files(out_dir: str | os.PathLike[str]) -> list[Path]:
@@ -141,9 +152,20 @@ def read_agent_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     ``session_end`` ``(U, T)`` bool, ``drift_step`` ``(U,)`` int64 and ``users`` ``(U,)``,
     with users in ascending id order and steps 0..T-1.
     """
-    table = pq.read_table(path, columns=["user", "step", "slot", "clicked", "expected_clicks",
-                                         "oracle_expected_clicks", "reward", "drift_step",
-                                         "session_end"])
+    table = pq.read_table(
+        path,
+        columns=[
+            "user",
+            "step",
+            "slot",
+            "clicked",
+            "expected_clicks",
+            "oracle_expected_clicks",
+            "reward",
+            "drift_step",
+            "session_end",
+        ],
+    )
     user = table["user"].to_numpy()
     step = table["step"].to_numpy()
     users, user_index = np.unique(user, return_inverse=True)
@@ -153,12 +175,19 @@ def read_agent_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     counts = np.bincount(cells, minlength=shape[0] * shape[1])
     if counts.min() == 0 or len(np.unique(counts)) != 1:
         raise ValueError(f"{path} does not hold every (user, step) exactly once per slot")
-    clicks = np.bincount(cells, weights=table["clicked"].to_numpy(zero_copy_only=False),
-                         minlength=shape[0] * shape[1]).reshape(shape)
+    clicks = np.bincount(
+        cells,
+        weights=table["clicked"].to_numpy(zero_copy_only=False),
+        minlength=shape[0] * shape[1],
+    ).reshape(shape)
     top = table["slot"].to_numpy() == 0
     out = {"users": users, "clicks": clicks, "slate_size": int(counts[0])}
-    for name, column in (("expected", "expected_clicks"), ("oracle", "oracle_expected_clicks"),
-                         ("reward", "reward"), ("session_end", "session_end")):
+    for name, column in (
+        ("expected", "expected_clicks"),
+        ("oracle", "oracle_expected_clicks"),
+        ("reward", "reward"),
+        ("session_end", "session_end"),
+    ):
         values = table[column].to_numpy(zero_copy_only=False)[top]
         grid = np.empty(shape, dtype=values.dtype)
         grid.reshape(-1)[cells[top]] = values

@@ -78,8 +78,11 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[RunConfig, dict[str, dict
 
 def _adaptation(steps: np.ndarray, config: RunConfig, rng) -> dict[str, Any]:
     interval = bootstrap_interval(steps, "median", resamples=config.bootstrap_resamples, rng=rng)
-    return {**interval.to_dict(), "reached_fraction": float(np.isfinite(steps).mean())
-            if steps.size else None, "n_users": int(steps.size)}
+    return {
+        **interval.to_dict(),
+        "reached_fraction": float(np.isfinite(steps).mean()) if steps.size else None,
+        "n_users": int(steps.size),
+    }
 
 
 def agent_summary(data: dict[str, Any], config: RunConfig, agent_index: int) -> dict[str, Any]:
@@ -93,20 +96,25 @@ def agent_summary(data: dict[str, Any], config: RunConfig, agent_index: int) -> 
         return generator(config.seed, Component.REPORT, agent_index, next(streams))
 
     def interval(values: np.ndarray) -> dict[str, float | None]:
-        return bootstrap_interval(values, resamples=config.bootstrap_resamples,
-                                  rng=rng()).to_dict()
+        return bootstrap_interval(values, resamples=config.bootstrap_resamples, rng=rng()).to_dict()
 
     out: dict[str, Any] = {
         "ctr": interval(clicks.mean(axis=1) / k),
         "regret": interval(cumulative_regret(expected, oracle)),
     }
     for suffix, achieved in (("", expected), ("_realised", clicks)):
-        adapt = _adaptation(time_to_adapt(achieved, oracle, window=window, threshold=threshold,
-                                          drift_step=drift), config, rng())
+        adapt = _adaptation(
+            time_to_adapt(achieved, oracle, window=window, threshold=threshold, drift_step=drift),
+            config,
+            rng(),
+        )
         adapt["adapted_fraction"] = adapt.pop("reached_fraction")
         out[f"time_to_adapt{suffix}"] = adapt
-        recover = _adaptation(recovery_time(achieved, oracle, drift, window=window,
-                                            threshold=threshold), config, rng())
+        recover = _adaptation(
+            recovery_time(achieved, oracle, drift, window=window, threshold=threshold),
+            config,
+            rng(),
+        )
         recover["recovered_fraction"] = recover.pop("reached_fraction")
         out[f"recovery{suffix}"] = recover
     drifting = (drift >= window) & (drift + window <= expected.shape[1])
@@ -130,8 +138,9 @@ def compute_summary(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], di
         "threshold": config.threshold,
         "confidence_level": 0.95,
         "bootstrap_resamples": config.bootstrap_resamples,
-        "agents": {name: agent_summary(data, config, _order(name))
-                   for name, data in arrays.items()},
+        "agents": {
+            name: agent_summary(data, config, _order(name)) for name, data in arrays.items()
+        },
     }
     return summary, arrays
 
@@ -145,8 +154,15 @@ def _fmt(entry: dict[str, Any], digits: int = 3) -> str:
     return f"{one(entry['estimate'])} [{one(entry['low'])}, {one(entry['high'])}]"
 
 
-TABLE_COLUMNS = ("agent", "CTR", "regret / user", "time-to-adapt", "adapted", "recovery",
-                 "recovered")
+TABLE_COLUMNS = (
+    "agent",
+    "CTR",
+    "regret / user",
+    "time-to-adapt",
+    "adapted",
+    "recovery",
+    "recovered",
+)
 
 
 def table_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -154,15 +170,17 @@ def table_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
     rows = []
     for name, s in summary["agents"].items():
         tta, rec = s["time_to_adapt"], s["recovery"]
-        rows.append((
-            name,
-            _fmt(s["ctr"]),
-            _fmt(s["regret"], 1),
-            _fmt(tta, 0),
-            f"{tta['adapted_fraction']:.0%}",
-            _fmt(rec, 0) if rec["n_users"] else "n/a",
-            f"{rec['recovered_fraction']:.0%}" if rec["n_users"] else "n/a",
-        ))
+        rows.append(
+            (
+                name,
+                _fmt(s["ctr"]),
+                _fmt(s["regret"], 1),
+                _fmt(tta, 0),
+                f"{tta['adapted_fraction']:.0%}",
+                _fmt(rec, 0) if rec["n_users"] else "n/a",
+                f"{rec['recovered_fraction']:.0%}" if rec["n_users"] else "n/a",
+            )
+        )
     return rows
 
 
@@ -171,8 +189,12 @@ def markdown(summary: dict[str, Any]) -> str:
     cfg = summary["config"]
     users, env = cfg["users"], cfg["env"]
     window, threshold = summary["window"], summary["threshold"]
-    drift = (f"{users['drift']} drift of {users['drift_fraction']:.0%} of users at step "
-             f"{users['drift_step']}" if users["drift"] != "none" else "no drift")
+    drift = (
+        f"{users['drift']} drift of {users['drift_fraction']:.0%} of users at step "
+        f"{users['drift_step']}"
+        if users["drift"] != "none"
+        else "no drift"
+    )
     lines = [
         "# adaptrec run report",
         "",
@@ -239,19 +261,27 @@ def plot(arrays: dict[str, dict[str, Any]], config: RunConfig, path: Path) -> No
     for name, data in arrays.items():
         steps = np.arange(data["clicks"].shape[1])
         mean, low, high = per_step_mean(data["clicks"] / data["slate_size"])
-        line, = top.plot(steps, mean, label=name, linewidth=1.2)
+        (line,) = top.plot(steps, mean, label=name, linewidth=1.2)
         top.fill_between(steps, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
         ratio = data["expected"].mean(axis=0) / data["oracle"].mean(axis=0)
         bottom.plot(steps, ratio, label=name, color=line.get_color(), linewidth=1.2)
     bottom.axhline(config.threshold, color="grey", linewidth=0.8, linestyle=":")
     if config.users.drift != "none":
         for axis in (top, bottom):
-            axis.axvline(config.users.drift_step, color="black", linestyle="--", linewidth=1,
-                         label="drift" if axis is top else None)
+            axis.axvline(
+                config.users.drift_step,
+                color="black",
+                linestyle="--",
+                linewidth=1,
+                label="drift" if axis is top else None,
+            )
             if config.users.drift == "gradual":
-                axis.axvspan(config.users.drift_step,
-                             config.users.drift_step + config.users.drift_duration,
-                             color="grey", alpha=0.1)
+                axis.axvspan(
+                    config.users.drift_step,
+                    config.users.drift_step + config.users.drift_duration,
+                    color="grey",
+                    alpha=0.1,
+                )
     top.set_ylabel("CTR (clicks per item shown)")
     bottom.set_ylabel("expected clicks / oracle's")
     bottom.set_xlabel("step")

@@ -63,26 +63,36 @@ def run_agent(
             step = population.step_.copy()
             session = population.session_.copy()
             outcome = population.step(slates)
-            agent.update(StepBatch(user_ids=population.user_ids_, step=step, slates=slates,
-                                   clicked=outcome.clicked, skipped=outcome.skipped,
-                                   dwell=outcome.dwell, reward=outcome.reward))
-            writer.add({
-                "user": users,
-                "step": np.repeat(step.astype(np.int32), k),
-                "slot": slot,
-                "item": slates.reshape(-1).astype(np.int32),
-                "clicked": outcome.clicked.reshape(-1),
-                "skipped": outcome.skipped.reshape(-1),
-                "dwell": outcome.dwell.reshape(-1),
-                "click_probability": outcome.click_probability.reshape(-1),
-                "expected_clicks": np.repeat(outcome.expected_clicks, k),
-                "oracle_expected_clicks": np.repeat(outcome.oracle_expected_clicks, k),
-                "reward": np.repeat(outcome.reward, k),
-                "drift": np.repeat(outcome.drift, k),
-                "drift_step": drift_step,
-                "session": np.repeat(session.astype(np.int32), k),
-                "session_end": np.repeat(outcome.session_end, k),
-            })
+            agent.update(
+                StepBatch(
+                    user_ids=population.user_ids_,
+                    step=step,
+                    slates=slates,
+                    clicked=outcome.clicked,
+                    skipped=outcome.skipped,
+                    dwell=outcome.dwell,
+                    reward=outcome.reward,
+                )
+            )
+            writer.add(
+                {
+                    "user": users,
+                    "step": np.repeat(step.astype(np.int32), k),
+                    "slot": slot,
+                    "item": slates.reshape(-1).astype(np.int32),
+                    "clicked": outcome.clicked.reshape(-1),
+                    "skipped": outcome.skipped.reshape(-1),
+                    "dwell": outcome.dwell.reshape(-1),
+                    "click_probability": outcome.click_probability.reshape(-1),
+                    "expected_clicks": np.repeat(outcome.expected_clicks, k),
+                    "oracle_expected_clicks": np.repeat(outcome.oracle_expected_clicks, k),
+                    "reward": np.repeat(outcome.reward, k),
+                    "drift": np.repeat(outcome.drift, k),
+                    "drift_step": drift_step,
+                    "session": np.repeat(session.astype(np.int32), k),
+                    "session_end": np.repeat(outcome.session_end, k),
+                }
+            )
             if progress is not None:
                 progress(agent_name, int(step[0]) + 1)
     return writer.path
@@ -106,8 +116,9 @@ class RunDirectoryError(ValueError):
     """The output folder holds a different run."""
 
 
-def prepare_run_dir(config: RunConfig, out_dir: str | os.PathLike[str],
-                    overwrite: bool = False) -> list[str]:
+def prepare_run_dir(
+    config: RunConfig, out_dir: str | os.PathLike[str], overwrite: bool = False
+) -> list[str]:
     """Create or check ``out_dir``; return the agents already finished there.
 
     A folder holding the same config is continued (finished agents are kept, half-written
@@ -127,8 +138,12 @@ def prepare_run_dir(config: RunConfig, out_dir: str | os.PathLike[str],
                     f"--out {str(out)!r} holds a run with a different config; choose another "
                     "--out, or pass --overwrite to replace it"
                 )
-            for path in [*(out / "steps").glob("*.parquet*"), out / "summary.json",
-                         out / "report.md", out / "ctr.png"]:
+            for path in [
+                *(out / "steps").glob("*.parquet*"),
+                out / "summary.json",
+                out / "report.md",
+                out / "ctr.png",
+            ]:
                 path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     for stale in (out / "steps").glob("*.tmp"):

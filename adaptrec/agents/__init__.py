@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-def make_agent(name: str, config: RunConfig, item_vectors: np.ndarray, population) -> Agent:  # noqa: ANN001
+def make_agent(name: str, config: RunConfig, item_vectors: np.ndarray, population) -> Agent:
     """Build agent ``name`` for a run. ``population`` is the run's UserPopulation (the oracle
     reads its hidden state; no other agent sees it)."""
     check_choice("agent", name, AGENT_NAMES)

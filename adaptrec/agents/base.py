@@ -119,7 +119,9 @@ def _nth_not_in(rank: np.ndarray, excluded: np.ndarray) -> np.ndarray:
     return out
 
 
-def random_slates(keys: np.ndarray, step: np.ndarray, n_items: int, k: int, lane: int) -> np.ndarray:
+def random_slates(
+    keys: np.ndarray, step: np.ndarray, n_items: int, k: int, lane: int
+) -> np.ndarray:
     """Uniform slates of ``k`` distinct items (sampling without replacement): ``(B, k)`` int64."""
     draws = uniforms(keys, step, lane, k)
     slates = np.empty((len(keys), k), dtype=np.int64)
@@ -130,12 +132,16 @@ def random_slates(keys: np.ndarray, step: np.ndarray, n_items: int, k: int, lane
 
 
 def explore(
-    slates: np.ndarray, keys: np.ndarray, step: np.ndarray, n_items: int, epsilon: float,
+    slates: np.ndarray,
+    keys: np.ndarray,
+    step: np.ndarray,
+    n_items: int,
+    epsilon: float,
     lane: int,
 ) -> np.ndarray:
     """Epsilon-greedy per slot: each slot is replaced, with probability ``epsilon``, by an item
     drawn uniformly from those not in the slate. Returns a new ``(B, k)`` array."""
-    b, k = slates.shape
+    k = slates.shape[1]
     if epsilon <= 0 or n_items <= k:
         return slates
     coins = uniforms(keys, step, lane, 2 * k)
@@ -144,7 +150,8 @@ def explore(
         chosen = coins[:, slot] < epsilon
         if not chosen.any():
             continue
-        rank = np.minimum((coins[chosen, k + slot] * (n_items - k)).astype(np.int64),
-                          n_items - k - 1)
+        rank = np.minimum(
+            (coins[chosen, k + slot] * (n_items - k)).astype(np.int64), n_items - k - 1
+        )
         slates[chosen, slot] = _nth_not_in(rank, slates[chosen])
     return slates

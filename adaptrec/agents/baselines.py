@@ -31,8 +31,13 @@ class RandomAgent:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
-        return random_slates(self._keys(ids), np.asarray(observation["step"]), self.n_items,
-                             self.slate_size, _LANE_RANDOM)
+        return random_slates(
+            self._keys(ids),
+            np.asarray(observation["step"]),
+            self.n_items,
+            self.slate_size,
+            _LANE_RANDOM,
+        )
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         return {}
@@ -46,8 +51,14 @@ class PopularityAgent:
 
     name = "popularity"
 
-    def __init__(self, n_items: int, slate_size: int, epsilon: float = 0.1, seed: int = 0,
-                 agent_index: int = 1):
+    def __init__(
+        self,
+        n_items: int,
+        slate_size: int,
+        epsilon: float = 0.1,
+        seed: int = 0,
+        agent_index: int = 1,
+    ):
         self.n_items = check_int("n_items", n_items, low=1)
         self.slate_size = check_int("slate_size", slate_size, low=1, high=self.n_items)
         self.epsilon = check_float("epsilon", epsilon, low=0, high=1)
@@ -62,8 +73,14 @@ class PopularityAgent:
             penalty = self.clicks_.max() + 1.0
             counts = demote(counts, shown_in_history(observation["items"], self.n_items), penalty)
         slates = _top_k(np.ascontiguousarray(counts, dtype=np.float64), self.slate_size)
-        return explore(slates, self._keys(ids), np.asarray(observation["step"]), self.n_items,
-                       self.epsilon, _LANE_EXPLORE)
+        return explore(
+            slates,
+            self._keys(ids),
+            np.asarray(observation["step"]),
+            self.n_items,
+            self.epsilon,
+            _LANE_EXPLORE,
+        )
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         np.add.at(self.clicks_, batch.slates[batch.clicked], 1.0)
@@ -79,7 +96,7 @@ class OracleAgent:
 
     name = "oracle"
 
-    def __init__(self, population) -> None:  # noqa: ANN001 - UserPopulation (avoids a cycle)
+    def __init__(self, population) -> None:
         self.population = population
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:

@@ -70,11 +70,13 @@ class LLMCosineAgent:
         self._items_t = torch.from_numpy(self.items)
         torch_seed = int(seed_sequence(seed, Component.AGENT, agent_index).generate_state(1)[0])
         self.predictor = BehaviorPredictor(
-            dim, slate_size, self.config.projection_dim, self.config.hidden,
+            dim,
+            slate_size,
+            self.config.projection_dim,
+            self.config.hidden,
             generator=torch.Generator().manual_seed(torch_seed),
         )
-        self.optimizer = torch.optim.Adam(self.predictor.parameters(),
-                                          lr=self.config.learning_rate)
+        self.optimizer = torch.optim.Adam(self.predictor.parameters(), lr=self.config.learning_rate)
         self._keys = UserKeys(seed, agent_index)
         self.user_sums_ = np.zeros((0, dim), dtype=np.float32)
         # Pseudo-count of one "click" on the catalog centroid: the prior before any click.
@@ -137,8 +139,14 @@ class LLMCosineAgent:
             recent = shown_in_history(observation["items"], self.n_items)
             fused = demote(fused, np.take_along_axis(recent, candidates, axis=1), _RECENT_PENALTY)
         slates = np.take_along_axis(candidates, _top_k(fused, self.slate_size), axis=1)
-        return explore(slates, self._keys(ids), np.asarray(observation["step"]), self.n_items,
-                       self.config.epsilon, _LANE_EXPLORE)
+        return explore(
+            slates,
+            self._keys(ids),
+            np.asarray(observation["step"]),
+            self.n_items,
+            self.config.epsilon,
+            _LANE_EXPLORE,
+        )
 
     # ---- update -------------------------------------------------------------------------
     def update(self, batch: StepBatch) -> dict[str, float]:

@@ -78,9 +78,7 @@ class CatalogConfig(_Config):
     def __post_init__(self) -> None:
         check_int("catalog.n_items", self.n_items, low=2, high=10_000_000)
         check_int("catalog.n_topics", self.n_topics, low=2, high=24)
-        check_float(
-            "catalog.secondary_topic_weight", self.secondary_topic_weight, low=0, high=0.45
-        )
+        check_float("catalog.secondary_topic_weight", self.secondary_topic_weight, low=0, high=0.45)
         check_float("catalog.quality_alpha", self.quality_alpha, low=0, low_open=True)
         check_float("catalog.quality_beta", self.quality_beta, low=0, low_open=True)
 
@@ -244,8 +242,13 @@ class RunConfig(_Config):
         check_float("threshold", self.threshold, low=0, low_open=True, high=1)
         check_int("bootstrap_resamples", self.bootstrap_resamples, low=100)
         check_int("torch_threads", self.torch_threads, low=0, high=256)
-        for name, kind in (("catalog", CatalogConfig), ("users", UserConfig), ("env", EnvConfig),
-                           ("llm_cosine", LLMCosineConfig), ("popularity", PopularityConfig)):
+        for name, kind in (
+            ("catalog", CatalogConfig),
+            ("users", UserConfig),
+            ("env", EnvConfig),
+            ("llm_cosine", LLMCosineConfig),
+            ("popularity", PopularityConfig),
+        ):
             if not isinstance(getattr(self, name), kind):
                 raise TypeError(f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}")
         if self.env.max_steps < self.n_steps:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import tempfile
@@ -114,7 +115,7 @@ class SentenceTransformerEncoder:
         return int(self.model.get_sentence_embedding_dimension())
 
     @property
-    def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily (slow import)
+    def model(self):
         if self._model is None:
             # A local directory never needs the hub; forbid it so a typo cannot trigger a download.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -123,9 +124,7 @@ class SentenceTransformerEncoder:
 
             hf_logging.disable_progress_bar()
 
-            self._model = SentenceTransformer(
-                str(self.path), device="cpu", local_files_only=True
-            )
+            self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -172,7 +171,7 @@ class HashingEncoder:
         out = np.zeros((len(texts), self._dim))
         for row, text in enumerate(texts):
             words = _TOKEN.findall(text.lower())
-            for feature in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+            for feature in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
                 column, sign = self._bucket(feature)
                 out[row, column] += sign
         return l2_normalise(out)

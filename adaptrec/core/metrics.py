@@ -155,8 +155,9 @@ def bootstrap_interval(
             axis=-1,
             rng=rng,
         )
-    return Interval(estimate, float(result.confidence_interval.low),
-                    float(result.confidence_interval.high))
+    return Interval(
+        estimate, float(result.confidence_interval.low), float(result.confidence_interval.high)
+    )
 
 
 def per_step_mean(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

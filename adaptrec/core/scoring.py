@@ -71,7 +71,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    b, n = scores.shape
+    n = scores.shape[1]
     if k == n:
         return np.argsort(-scores, axis=1, kind="stable")
     # Fast path: argpartition finds a top-k set; it is only ambiguous when items tied with the

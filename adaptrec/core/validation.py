@@ -56,7 +56,9 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices``; raise a message listing them otherwise."""
     choices = tuple(choices)
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {_show(value)}")
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(repr, choices))}; got {_show(value)}"
+        )
     return value
 
 
@@ -77,7 +79,7 @@ def check_array(
         raise TypeError(f"{name} must be a numpy array, got {type(value).__name__} {_show(value)}")
     if shape is not None:
         ok = value.ndim == len(shape) and all(
-            want is None or want == got for want, got in zip(shape, value.shape)
+            want is None or want == got for want, got in zip(shape, value.shape, strict=True)
         )
         if not ok:
             want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -41,7 +41,9 @@ class SlateSpace(spaces.MultiDiscrete):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SlateSpace) and (other.n_items, other.slate_size) == (
-            self.n_items, self.slate_size)
+            self.n_items,
+            self.slate_size,
+        )
 
 
 def _as_config(kind: type, value: Any, name: str) -> Any:
@@ -113,7 +115,7 @@ class SlateRecEnv(gym.Env):
         True
     """
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(
         self,
@@ -126,23 +128,27 @@ class SlateRecEnv(gym.Env):
         self.env_config = _as_config(EnvConfig, env, "env")
         self.user_config = _as_config(UserConfig, users, "users")
         if not isinstance(catalog, Catalog):
-            catalog = make_catalog(_as_config(CatalogConfig, catalog, "catalog"),
-                                   check_int("catalog_seed", catalog_seed, low=0))
+            catalog = make_catalog(
+                _as_config(CatalogConfig, catalog, "catalog"),
+                check_int("catalog_seed", catalog_seed, low=0),
+            )
         self.catalog = catalog
         self._first_user = check_int("user_id", user_id, low=0, high=_MAX_USER_ID)
         self.population = UserPopulation(catalog, self.user_config, self.env_config)
         n, k, h = catalog.n_items, self.env_config.slate_size, self.env_config.history_length
         steps = self.env_config.max_steps
         self.action_space = SlateSpace(n, k)
-        self.observation_space = spaces.Dict({
-            "user_id": spaces.Box(0, _MAX_USER_ID, shape=(), dtype=np.int64),
-            "step": spaces.Box(0, steps, shape=(), dtype=np.int64),
-            "session_step": spaces.Box(0, steps, shape=(), dtype=np.int64),
-            "items": spaces.Box(-1, n - 1, shape=(h, k), dtype=np.int64),
-            "clicks": spaces.MultiBinary((h, k)),
-            "skips": spaces.MultiBinary((h, k)),
-            "dwell": spaces.Box(0.0, _MAX_DWELL, shape=(h, k), dtype=np.float32),
-        })
+        self.observation_space = spaces.Dict(
+            {
+                "user_id": spaces.Box(0, _MAX_USER_ID, shape=(), dtype=np.int64),
+                "step": spaces.Box(0, steps, shape=(), dtype=np.int64),
+                "session_step": spaces.Box(0, steps, shape=(), dtype=np.int64),
+                "items": spaces.Box(-1, n - 1, shape=(h, k), dtype=np.int64),
+                "clicks": spaces.MultiBinary((h, k)),
+                "skips": spaces.MultiBinary((h, k)),
+                "dwell": spaces.Box(0.0, _MAX_DWELL, shape=(h, k), dtype=np.float32),
+            }
+        )
         self._root_seed: int | None = None
         self._episodes = 0
         self._needs_reset = True
@@ -167,8 +173,10 @@ class SlateRecEnv(gym.Env):
         self._episodes += 1
         self.population.reset(np.array([user]), self._root_seed)
         self._needs_reset = False
-        return self._observation(), {"user_id": user, "drift_step": int(
-            self.population.drift_step_[0])}
+        return self._observation(), {
+            "user_id": user,
+            "drift_step": int(self.population.drift_step_[0]),
+        }
 
     def step(self, action: Any):
         if self._needs_reset:
@@ -178,7 +186,9 @@ class SlateRecEnv(gym.Env):
             raise ValueError(
                 f"action must have shape ({self.env_config.slate_size},), got {action.shape}"
             )
-        outcome = self.population.step(action[None, :], name="action")  # validates dtype, range, duplicates
+        outcome = self.population.step(
+            action[None, :], name="action"
+        )  # validates dtype, range, duplicates
         truncated = bool(outcome.truncated[0])
         self._needs_reset = truncated
         info = {

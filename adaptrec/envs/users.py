@@ -16,7 +16,8 @@ for the next session with the same hidden state, fatigue mostly recovered. A fra
 drifts to a new preference at ``drift_step``: abruptly, or linearly over ``drift_duration``.
 
 Randomness: the initial state of user ``i`` comes from its own ``SeedSequence`` stream; per-step
-draws come from a counter-based generator keyed by user and step (:func:`adaptrec.core.rng.uniforms`).
+draws come from a counter-based generator keyed by user and step
+(:func:`adaptrec.core.rng.uniforms`).
 Every operation is elementwise per user, so a user's trajectory is bit-identical whether it is
 simulated alone or in a batch of thousands.
 """
@@ -108,7 +109,8 @@ class UserPopulation:
         self.drifts_ = np.empty(b, dtype=bool)
         # The taste every user shares, from the population's own stream of the root seed.
         shared = generator(root_seed, Component.POPULATION).normal(
-            0.0, cfg.population_preference_scale, n_topics)
+            0.0, cfg.population_preference_scale, n_topics
+        )
         self.shared_preference_ = shared
         for row, user in enumerate(user_ids):
             rng = generator(root_seed, Component.USER_INIT, int(user))
@@ -187,8 +189,10 @@ class UserPopulation:
         shown = attractiveness[rows, slates]
         click_probability = self.examination * shown
         expected = click_probability.sum(axis=1)
-        oracle = (self.examination * np.take_along_axis(
-            attractiveness, self.oracle_slates(attractiveness), axis=1)).sum(axis=1)
+        oracle = (
+            self.examination
+            * np.take_along_axis(attractiveness, self.oracle_slates(attractiveness), axis=1)
+        ).sum(axis=1)
 
         # respond: sample examination, clicks and dwell from the users' own streams
         examined = uniforms(self.keys_, self.step_, _LANE_EXAMINE, k) < self.examination
@@ -198,8 +202,11 @@ class UserPopulation:
         dwell = np.where(clicked, cfg.dwell_scale * (0.5 + shown) * exponential, 0.0)
         dwell = dwell.astype(np.float32)
         n_clicks = clicked.sum(axis=1)
-        reward = n_clicks.astype(np.float64) if self.env.reward == "clicks" else dwell.sum(axis=1,
-                                                                                      dtype=np.float64)
+        reward = (
+            n_clicks.astype(np.float64)
+            if self.env.reward == "clicks"
+            else dwell.sum(axis=1, dtype=np.float64)
+        )
         leave = cfg.leave_probability + cfg.leave_if_no_click * (n_clicks == 0)
         session_end = uniforms(self.keys_, self.step_, _LANE_LEAVE, 1)[:, 0] < leave
         drift = self.drift_now_.copy()
@@ -228,8 +235,12 @@ class UserPopulation:
 
     # ---- transition ---------------------------------------------------------------------
     def _push_history(self, slates, clicked, skipped, dwell) -> None:
-        for array, new in ((self.history_items_, slates), (self.history_clicks_, clicked),
-                           (self.history_skips_, skipped), (self.history_dwell_, dwell)):
+        for array, new in (
+            (self.history_items_, slates),
+            (self.history_clicks_, clicked),
+            (self.history_skips_, skipped),
+            (self.history_dwell_, dwell),
+        ):
             array[:, 1:] = array[:, :-1]  # row 0 is the most recent step
             array[:, 0] = new
 
