@@ -259,7 +259,9 @@ class UserPopulation:
             return
         if moving.any():
             start, end = self.initial_preference_[moving], self.drift_preference_[moving]
-            self.preference_[moving] = start + fraction[moving, None] * (end - start)
+            share = fraction[moving, None]
+            # At share 1 take the new preference itself, not start + (end - start) rounded.
+            self.preference_[moving] = np.where(share >= 1, end, start + share * (end - start))
             self.utility_[moving] = self._utility(self.preference_[moving])
 
     # ---- observe ------------------------------------------------------------------------

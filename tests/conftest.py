@@ -1,0 +1,53 @@
+"""Shared fixtures: one language-model load and one catalog encoding per test session."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+torch.set_num_threads(2)
+
+from adaptrec.core.catalog import Catalog, make_catalog  # noqa: E402
+from adaptrec.core.config import CatalogConfig  # noqa: E402
+from adaptrec.core.encoders import CachedEncoder, SentenceTransformerEncoder  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """An embedding cache shared by the session (and by CLI subprocesses via --cache)."""
+    return tmp_path_factory.mktemp("adaptrec-cache")
+
+
+@pytest.fixture(scope="session")
+def minilm(cache_dir) -> CachedEncoder:
+    """The bundled all-MiniLM-L6-v2, loaded once, with every network connection refused."""
+    encoder = CachedEncoder(SentenceTransformerEncoder(), cache_dir)
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted while loading the language model")
+
+    original = socket.socket.connect
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    try:
+        encoder.encoder.model  # noqa: B018 - force the load now, offline
+    finally:
+        socket.socket.connect = original  # type: ignore[method-assign]
+    return encoder
+
+
+@pytest.fixture(scope="session")
+def default_catalog() -> Catalog:
+    """The catalog of the default run (2,000 items, seed 0)."""
+    return make_catalog(CatalogConfig(), 0)
+
+
+@pytest.fixture(scope="session")
+def default_vectors(minilm: CachedEncoder, default_catalog: Catalog) -> np.ndarray:
+    """MiniLM vectors of the default catalog; also fills the session cache for the CLI tests."""
+    return minilm.encode(list(default_catalog.texts))

@@ -1,0 +1,128 @@
+"""The command line as a user meets it: subprocesses of the installed ``adaptrec`` script."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adaptrec.core.config import RunConfig, default_run_config
+
+ROOT = Path(__file__).resolve().parents[1]
+ADAPTREC = Path(sys.executable).with_name("adaptrec")
+
+
+def adaptrec(*args, cwd=None):
+    return subprocess.run(
+        [str(ADAPTREC), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, cache_dir, default_vectors):
+    # default_vectors has put the default catalog's MiniLM vectors into cache_dir
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = adaptrec(
+        "run", "--users", 40, "--steps", 40, "--out", out, "--cache", cache_dir, "--quiet"
+    )
+    return out, result
+
+
+def test_main_job_runs_and_writes_every_report_file(cli_run):
+    out, result = cli_run
+    assert result.returncode == 0, result.stderr
+    for name in ("llm-cosine", "popularity", "random", "oracle"):
+        assert name in result.stdout
+        assert (out / "steps" / f"{name}.parquet").is_file()
+    for name in ("report.md", "ctr.png", "summary.json", "config.json"):
+        assert (out / name).is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["window"] == 20 and summary["threshold"] == 0.9
+    for figures in summary["agents"].values():
+        assert {"ctr", "regret", "time_to_adapt", "recovery"} <= set(figures)
+        assert figures["ctr"]["low"] <= figures["ctr"]["estimate"] <= figures["ctr"]["high"]
+    assert (out / "ctr.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| llm-cosine |" in (out / "report.md").read_text()
+
+
+def test_report_rebuilds_the_same_numbers_from_parquet_alone(cli_run):
+    out, _ = cli_run
+    before = (out / "summary.json").read_text()
+    for name in ("summary.json", "report.md", "ctr.png", "config.json"):
+        (out / name).unlink()
+    result = adaptrec("report", out)
+    assert result.returncode == 0, result.stderr
+    assert (out / "summary.json").read_text() == before
+    assert (out / "report.md").is_file() and (out / "ctr.png").is_file()
+
+
+def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_dir):
+    out, _ = cli_run
+    stamp = (out / "steps" / "llm-cosine.parquet").stat().st_mtime_ns
+    result = adaptrec("run", "--users", 40, "--steps", 40, "--out", out, "--cache", cache_dir)
+    assert result.returncode == 0, result.stderr
+    assert "already finished" in result.stderr
+    assert (out / "steps" / "llm-cosine.parquet").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--users", "0"], "n_users must be >= 1, got 0"),
+        (["run", "--agents", "random,bandit"], "agents must be one of"),
+        (["run", "--encoder", "/no/such/model"], "--encoder must be minilm, hashing or a model"),
+        (["run", "--steps", "10"], "window must be <= n_steps=10, got 20"),
+        (["run", "--users", "many"], "argument --users: invalid int value: 'many'"),
+        (["report", "/no/such/run"], "run_dir must be a run folder"),
+        (["run", "--config", "/no/such.json"], "--config must be a JSON file"),
+    ],
+)
+def test_common_mistakes_print_one_line_and_exit_2(args, message, tmp_path):
+    result = adaptrec(*args, "--out", tmp_path) if args[0] == "run" else adaptrec(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("adaptrec: error: ")
+    assert message in lines[0]
+
+
+def test_a_config_file_with_an_unknown_field_is_named(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"users": {"fatigue": 2}}))
+    result = adaptrec("run", "--config", config, "--out", tmp_path / "run")
+    assert result.returncode == 2
+    assert "unknown config field users.fatigue; allowed:" in result.stderr
+
+
+def test_show_config_round_trips_and_matches_the_experiment_file():
+    result = adaptrec("run", "--show-config")
+    assert result.returncode == 0
+    shown = RunConfig.from_json(result.stdout)
+    assert shown == default_run_config()
+    assert RunConfig.from_json((ROOT / "experiments" / "default_run.json").read_text()) == shown
+
+
+def test_experiment_script_smoke_size(tmp_path, cache_dir, default_vectors):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "default_run.py"),
+            "--smoke",
+            "--out",
+            str(tmp_path / "run"),
+            "--cache",
+            str(cache_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["agents"] == [
+        "llm-cosine",
+        "popularity",
+        "random",
+        "oracle",
+    ]
+    assert (tmp_path / "run" / "report.md").is_file()

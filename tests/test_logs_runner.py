@@ -1,0 +1,86 @@
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from adaptrec.core.catalog import make_catalog
+from adaptrec.core.config import RunConfig, default_run_config
+from adaptrec.core.encoders import HashingEncoder
+from adaptrec.logs import STEP_SCHEMA, StepWriter, read_agent_arrays, read_metadata
+from adaptrec.runner import RunDirectoryError, prepare_run_dir, run_agent, run_experiment
+
+
+def small_config(**overrides) -> RunConfig:
+    base = dict(
+        encoder="hashing", agents=("llm-cosine", "random"), bootstrap_resamples=200, window=8
+    )
+    base.update(overrides)
+    config = default_run_config(12, 16, **base)
+    return RunConfig.from_dict({**config.to_dict(), "catalog": {"n_items": 100}})
+
+
+def vectors_for(config):
+    catalog = make_catalog(config.catalog, config.seed)
+    return catalog, HashingEncoder().encode(list(catalog.texts))
+
+
+def test_step_log_has_the_schema_one_row_per_slot_and_the_config(tmp_path):
+    config = small_config()
+    catalog, vectors = vectors_for(config)
+    path = run_agent(config, "llm-cosine", catalog, vectors, tmp_path)
+    table = pq.read_table(path)
+    assert table.schema.remove_metadata().equals(STEP_SCHEMA)
+    assert table.num_rows == 12 * 16 * 5
+    meta = read_metadata(path)
+    assert RunConfig.from_dict(meta["config"]) == config and meta["agent"] == "llm-cosine"
+    arrays = read_agent_arrays(path)
+    assert arrays["expected"].shape == (12, 16)
+    assert (arrays["expected"] <= arrays["oracle"] + 1e-12).all()
+    # rows are written step by step, each step user by user, each slate slot by slot
+    per_slot = table["clicked"].to_numpy().reshape(16, 12, 5)
+    assert np.array_equal(arrays["clicks"], per_slot.sum(axis=2).T)
+
+
+def test_identical_seeds_give_identical_logs_and_other_seeds_do_not(tmp_path):
+    config = small_config()
+    catalog, vectors = vectors_for(config)
+    a = pq.read_table(run_agent(config, "llm-cosine", catalog, vectors, tmp_path / "a"))
+    b = pq.read_table(run_agent(config, "llm-cosine", catalog, vectors, tmp_path / "b"))
+    assert a.equals(b)
+    other = small_config(seed=1)
+    catalog, vectors = vectors_for(other)
+    c = pq.read_table(run_agent(other, "llm-cosine", catalog, vectors, tmp_path / "c"))
+    assert not a.drop_columns(["agent"]).equals(c.drop_columns(["agent"]))
+
+
+def test_an_interrupted_writer_leaves_no_file_that_looks_complete(tmp_path):
+    with pytest.raises(RuntimeError), StepWriter(tmp_path, "random", "{}") as writer:
+        writer.add({name: np.zeros(3) for name in STEP_SCHEMA.names if name != "agent"})
+        raise RuntimeError("killed")
+    assert not list((tmp_path / "steps").iterdir())
+
+
+def test_a_rerun_continues_keeps_finished_agents_and_never_duplicates_rows(tmp_path):
+    config = small_config(agents=("random", "popularity"))
+    run_experiment(config, tmp_path)
+    kept = tmp_path / "steps" / "random.parquet"
+    kept_stat = kept.stat()
+    (tmp_path / "steps" / "popularity.parquet").unlink()  # as if killed during popularity
+    (tmp_path / "steps" / "popularity.parquet.tmp").write_bytes(b"half a file")
+    summary = run_experiment(config, tmp_path)
+    assert kept.stat().st_mtime_ns == kept_stat.st_mtime_ns  # not run again
+    assert not list((tmp_path / "steps").glob("*.tmp"))
+    for name in config.agents:
+        assert pq.read_metadata(tmp_path / "steps" / f"{name}.parquet").num_rows == 12 * 16 * 5
+    assert set(summary["agents"]) == {"random", "popularity"}
+
+
+def test_a_folder_with_another_config_is_refused_unless_overwritten(tmp_path):
+    run_experiment(small_config(agents=("random",)), tmp_path)
+    other = small_config(agents=("random",), seed=5)
+    with pytest.raises(RunDirectoryError, match="holds a run with a different config"):
+        prepare_run_dir(other, tmp_path)
+    assert prepare_run_dir(other, tmp_path, overwrite=True) == []
+    assert json.loads((tmp_path / "config.json").read_text())["seed"] == 5
+    assert not (tmp_path / "steps" / "random.parquet").exists()

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+from adaptrec.core.metrics import (
+    bootstrap_interval,
+    cumulative_regret,
+    per_step_mean,
+    recovery_time,
+    steps_to_reach,
+    time_to_adapt,
+    trailing_mean,
+)
+
+
+def test_trailing_mean_of_a_known_sequence():
+    x = np.array([[1.0, 2.0, 3.0, 4.0]])
+    np.testing.assert_allclose(trailing_mean(x, 2), [[1.5, 2.5, 3.5]])
+    np.testing.assert_allclose(trailing_mean(x, 4), [[2.5]])
+
+
+def test_time_to_adapt_counts_steps_until_the_window_reaches_the_threshold():
+    oracle = np.ones((3, 8))
+    achieved = np.array(
+        [
+            [0, 0, 0, 1, 1, 1, 1, 1],  # window 2 first >= 0.9 over steps 4-5 (1-based) -> 5
+            [1, 1, 1, 1, 1, 1, 1, 1],  # adapted in the first window -> 2 (= window)
+            [0.8] * 8,  # never reaches 0.9 -> censored
+        ],
+        dtype=float,
+    )
+    assert time_to_adapt(achieved, oracle, window=2).tolist() == [5, 2, np.inf]
+
+
+def test_time_to_adapt_uses_the_oracle_of_the_same_window():
+    achieved = np.array([[0.45, 0.45, 0.45]])
+    oracle = np.array([[1.0, 0.5, 0.5]])
+    assert time_to_adapt(achieved, oracle, window=2).tolist() == [3]
+
+
+def test_time_to_adapt_is_censored_at_the_users_drift():
+    achieved = np.array([[0, 0, 0, 1, 1, 1, 1.0]] * 2)
+    drift = np.array([4, -1])
+    assert time_to_adapt(achieved, np.ones((2, 7)), window=2, drift_step=drift).tolist() == [
+        np.inf,
+        5,
+    ]
+
+
+def test_recovery_is_counted_from_the_drift_over_drifting_users_only():
+    achieved = np.array(
+        [
+            [1, 1, 1, 0, 0, 1, 1, 1],  # drift at 3; windows from 3: (0,0),(0,1),(1,1) at 3..6 -> 4
+            [1, 1, 1, 1, 1, 1, 1, 1],  # no drift: dropped
+            [1, 1, 0, 0, 0, 0, 0, 0],  # drift at 2, never recovers
+        ],
+        dtype=float,
+    )
+    result = recovery_time(achieved, np.ones((3, 8)), np.array([3, -1, 2]), window=2)
+    assert result.tolist() == [4, np.inf]
+
+
+def test_steps_to_reach_only_counts_windows_inside_the_range():
+    achieved = np.array([[1.0, 1.0, 0.0, 1.0, 1.0]])
+    assert steps_to_reach(achieved, np.ones((1, 5)), window=2, threshold=0.9, start=1).tolist() == [
+        4
+    ]
+    assert steps_to_reach(
+        achieved, np.ones((1, 5)), window=2, threshold=0.9, start=1, end=4
+    ).tolist() == [np.inf]
+
+
+def test_regret_sums_the_gap_to_the_oracle():
+    expected = np.array([[0.5, 1.0], [0.0, 0.0]])
+    oracle = np.array([[1.0, 1.0], [2.0, 1.0]])
+    assert cumulative_regret(expected, oracle).tolist() == [0.5, 3.0]
+
+
+def test_bootstrap_interval_of_constant_data_has_zero_width():
+    interval = bootstrap_interval(np.full(50, 3.0))
+    assert (interval.estimate, interval.low, interval.high) == (3.0, 3.0, 3.0)
+
+
+def test_bootstrap_interval_of_a_mean_matches_the_normal_theory():
+    values = np.random.default_rng(0).normal(10.0, 2.0, size=2000)
+    interval = bootstrap_interval(values, resamples=4000, rng=1)
+    half = 1.96 * values.std(ddof=1) / np.sqrt(values.size)
+    assert interval.estimate == pytest.approx(values.mean())
+    assert interval.low == pytest.approx(values.mean() - half, abs=0.02)
+    assert interval.high == pytest.approx(values.mean() + half, abs=0.02)
+
+
+def test_bootstrap_median_with_censored_values_and_json_nulls():
+    interval = bootstrap_interval(np.array([5.0, np.inf, np.inf, np.inf, 7.0]), "median")
+    assert interval.estimate == np.inf
+    assert interval.to_dict()["estimate"] is None
+    assert bootstrap_interval(np.array([])).to_dict() == {
+        "estimate": None,
+        "low": None,
+        "high": None,
+    }
+
+
+def test_per_step_band_contains_the_mean_and_shrinks_with_more_users():
+    rng = np.random.default_rng(0)
+    small, large = rng.random((20, 5)), rng.random((2000, 5))
+    mean, low, high = per_step_mean(small)
+    assert ((low <= mean) & (mean <= high)).all()
+    assert (per_step_mean(large)[2] - per_step_mean(large)[1]).max() < (high - low).min()
