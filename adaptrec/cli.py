@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="root seed (default 0)")
     run.add_argument("--drift", choices=("none", "abrupt", "gradual"), help="preference drift")
     run.add_argument("--drift-step", type=int, help="step of the drift (default: halfway)")
+    run.add_argument("--window", type=int, help="trailing window of time-to-adapt (default 20)")
+    run.add_argument("--threshold", type=float, help="share of the oracle = adapted (default 0.9)")
     run.add_argument("--threads", type=int, help="torch threads (default: cores, at most 4)")
     run.add_argument("--out", type=Path, help="output folder (default runs/run-<config digest>)")
     run.add_argument(
@@ -79,6 +81,10 @@ def _config(args: argparse.Namespace) -> RunConfig:
         top["seed"] = args.seed
     if args.threads is not None:
         top["torch_threads"] = args.threads
+    if args.window is not None:
+        top["window"] = args.window
+    if args.threshold is not None:
+        top["threshold"] = args.threshold
     users: dict[str, Any] = {}
     if args.drift is not None:
         users["drift"] = args.drift

@@ -12,6 +12,8 @@ summary.json keys (``null`` stands for a value that does not exist, e.g. a censo
   percentile bootstrap over users) unless said otherwise:
   ``ctr`` (mean over users of clicks / items shown); ``regret`` (mean cumulative expected
   regret per user: oracle minus shown expected clicks, summed over steps);
+  ``share_of_oracle`` (mean over users of the shown slates' expected clicks as a fraction of
+  the oracle's, over the whole run);
   ``time_to_adapt`` and ``time_to_adapt_realised`` (median steps from the cold start, with
   ``adapted_fraction`` and ``n_users``; see :mod:`adaptrec.core.metrics`); ``recovery`` and
   ``recovery_realised`` (median steps from a drift back to the threshold, over drifting users,
@@ -101,6 +103,7 @@ def agent_summary(data: dict[str, Any], config: RunConfig, agent_index: int) -> 
     out: dict[str, Any] = {
         "ctr": interval(clicks.mean(axis=1) / k),
         "regret": interval(cumulative_regret(expected, oracle)),
+        "share_of_oracle": interval(expected.sum(axis=1) / oracle.sum(axis=1)),
     }
     for suffix, achieved in (("", expected), ("_realised", clicks)):
         adapt = _adaptation(
@@ -157,6 +160,7 @@ def _fmt(entry: dict[str, Any], digits: int = 3) -> str:
 TABLE_COLUMNS = (
     "agent",
     "CTR",
+    "share of oracle",
     "regret / user",
     "time-to-adapt",
     "adapted",
@@ -174,6 +178,7 @@ def table_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
             (
                 name,
                 _fmt(s["ctr"]),
+                _fmt(s["share_of_oracle"]),
                 _fmt(s["regret"], 1),
                 _fmt(tta, 0),
                 f"{tta['adapted_fraction']:.0%}",
@@ -212,6 +217,8 @@ def markdown(summary: dict[str, Any]) -> str:
         f"({summary['bootstrap_resamples']} resamples).",
         "",
         "- **CTR**: clicks per item shown, averaged over users.",
+        "- **share of oracle**: the shown slates' expected clicks as a fraction of the "
+        "oracle's, over the whole run, averaged over users.",
         "- **regret / user**: expected clicks of the oracle's slate minus those of the shown "
         "slate, summed over all steps (exact: the simulator knows both).",
         f"- **time-to-adapt**: median number of steps until a user's trailing {window}-step "

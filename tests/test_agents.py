@@ -194,3 +194,26 @@ def test_bad_inputs_at_the_agent_boundary_are_named():
         RandomAgent(10, 2).act({"step": np.array([0])})
     with pytest.raises(ValueError, match="agent must be one of"):
         make_agent("bandit", None, np.ones((3, 2)), None)
+
+
+def test_seed_agent_training_is_bitwise_reproducible_at_full_batch_size():
+    # Catches order-dependent float accumulation in the backward pass (e.g. a scatter-add
+    # from indexing parameters), which only shows with batches big enough to run in parallel.
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(500, 64)).astype(np.float32)
+    slates = np.stack([rng.choice(500, 5, replace=False) for _ in range(800)])
+    clicked = rng.random((800, 5)) < 0.3
+    batch = StepBatch(np.arange(800), np.zeros(800, np.int64), slates, clicked,
+                      ~clicked & (rng.random((800, 5)) < 0.5), np.zeros((800, 5), np.float32),
+                      clicked.sum(axis=1).astype(float))
+
+    def weights_after_updates():
+        agent = LLMCosineAgent(vectors, 5, LLMCosineConfig(updates_per_step=3), seed=0)
+        for _ in range(3):
+            agent.update(batch)
+        return [p.detach().clone() for p in agent.predictor.parameters()]
+
+    reference = weights_after_updates()
+    for _ in range(4):
+        assert all(np.array_equal(a, b) for a, b in
+                   zip(reference, weights_after_updates(), strict=True))

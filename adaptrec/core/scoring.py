@@ -131,8 +131,8 @@ class BehaviorPredictor(nn.Module):
         """Logits from projected users ``(..., r)``, items ``(..., r)`` and positions ``(...)``.
 
         The hidden layer applied to the concatenation is computed as the sum of its blocks'
-        products (identical maths, no concatenated or one-hot tensor), so a user's part is
-        computed once for all of that user's candidates.
+        products (identical maths, no concatenated tensor), so a user's part is computed once
+        for all of that user's candidates.
         """
         r = pu.shape[-1]
         w = self.hidden.weight  # (hidden, 3r + n_positions)
@@ -140,7 +140,9 @@ class BehaviorPredictor(nn.Module):
             pu @ w[:, :r].T
             + pv @ w[:, r : 2 * r].T
             + (pu * pv) @ w[:, 2 * r : 3 * r].T
-            + w[:, 3 * r :].T[position]
+            # One-hot product, not w[:, 3r:].T[position]: indexing a parameter backpropagates
+            # through a scatter-add whose float sums depend on thread timing (irreproducible).
+            + nn.functional.one_hot(position, self.n_positions).to(pu.dtype) @ w[:, 3 * r :].T
             + self.hidden.bias
         )
         return self.out(torch.relu(hidden)).squeeze(-1)
