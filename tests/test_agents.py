@@ -203,9 +203,15 @@ def test_seed_agent_training_is_bitwise_reproducible_at_full_batch_size():
     vectors = rng.normal(size=(500, 64)).astype(np.float32)
     slates = np.stack([rng.choice(500, 5, replace=False) for _ in range(800)])
     clicked = rng.random((800, 5)) < 0.3
-    batch = StepBatch(np.arange(800), np.zeros(800, np.int64), slates, clicked,
-                      ~clicked & (rng.random((800, 5)) < 0.5), np.zeros((800, 5), np.float32),
-                      clicked.sum(axis=1).astype(float))
+    batch = StepBatch(
+        np.arange(800),
+        np.zeros(800, np.int64),
+        slates,
+        clicked,
+        ~clicked & (rng.random((800, 5)) < 0.5),
+        np.zeros((800, 5), np.float32),
+        clicked.sum(axis=1).astype(float),
+    )
 
     def weights_after_updates():
         agent = LLMCosineAgent(vectors, 5, LLMCosineConfig(updates_per_step=3), seed=0)
@@ -215,5 +221,6 @@ def test_seed_agent_training_is_bitwise_reproducible_at_full_batch_size():
 
     reference = weights_after_updates()
     for _ in range(4):
-        assert all(np.array_equal(a, b) for a, b in
-                   zip(reference, weights_after_updates(), strict=True))
+        assert all(
+            np.array_equal(a, b) for a, b in zip(reference, weights_after_updates(), strict=True)
+        )
