@@ -97,3 +97,11 @@ def test_bad_encoder_and_texts_get_clear_errors(tmp_path):
         HashingEncoder().encode(["ok", 3])
     with pytest.raises(TypeError, match="texts must be a sequence of str, got str"):
         HashingEncoder().encode("one string")
+
+
+def test_any_local_model_directory_loads_by_path(minilm, tmp_path):
+    from adaptrec.core.encoders import bundled_minilm_path
+
+    by_path = make_encoder(str(bundled_minilm_path()), tmp_path)
+    texts = ["A tense heist film.", "Easy family cookbook."]
+    np.testing.assert_allclose(by_path.encode(texts), minilm.encode(texts), atol=1e-6)
