@@ -2,5 +2,6 @@
 
 from adaptrec.envs.slate_env import SlateRecEnv, SlateSpace
 from adaptrec.envs.users import StepOutcome, UserPopulation
+from adaptrec.envs.vector_env import SlateRecVectorEnv
 
-__all__ = ["SlateRecEnv", "SlateSpace", "StepOutcome", "UserPopulation"]
+__all__ = ["SlateRecEnv", "SlateRecVectorEnv", "SlateSpace", "StepOutcome", "UserPopulation"]

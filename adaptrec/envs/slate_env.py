@@ -98,10 +98,11 @@ class SlateRecEnv(gym.Env):
 
     ## Arguments
     ``env`` (:class:`EnvConfig` or dict), ``users`` (:class:`UserConfig` or dict),
-    ``catalog`` (:class:`Catalog`, :class:`CatalogConfig` or dict), ``catalog_seed`` (int), and
-    ``user_id`` (the first episode's user). ``reset(seed=s)`` sets the root seed;
-    ``reset(options={"user_id": i})`` picks the user; an unseeded reset moves on to the next
-    user id.
+    ``catalog`` (:class:`Catalog`, :class:`CatalogConfig` or dict), ``catalog_seed`` (int),
+    ``user_id`` (the first episode's user) and ``user_stride``: episode ``j`` after a seeded
+    reset is user ``user_id + j * user_stride`` (the attributes ``first_user`` and
+    ``user_stride`` may be set later, e.g. with a vector env's ``set_attr``).
+    ``reset(seed=s)`` sets the root seed; ``reset(options={"user_id": i})`` picks the user.
 
     ## Version History
     * v0: initial version.
@@ -124,6 +125,7 @@ class SlateRecEnv(gym.Env):
         catalog: Catalog | CatalogConfig | dict | None = None,
         catalog_seed: int = 0,
         user_id: int = 0,
+        user_stride: int = 1,
     ) -> None:
         self.env_config = _as_config(EnvConfig, env, "env")
         self.user_config = _as_config(UserConfig, users, "users")
@@ -133,7 +135,8 @@ class SlateRecEnv(gym.Env):
                 check_int("catalog_seed", catalog_seed, low=0),
             )
         self.catalog = catalog
-        self._first_user = check_int("user_id", user_id, low=0, high=_MAX_USER_ID)
+        self.first_user = check_int("user_id", user_id, low=0, high=_MAX_USER_ID)
+        self.user_stride = check_int("user_stride", user_stride, low=1)
         self.population = UserPopulation(catalog, self.user_config, self.env_config)
         n, k, h = catalog.n_items, self.env_config.slate_size, self.env_config.history_length
         steps = self.env_config.max_steps
@@ -169,7 +172,7 @@ class SlateRecEnv(gym.Env):
         if "user_id" in options:
             user = check_int("options['user_id']", options["user_id"], low=0, high=_MAX_USER_ID)
         else:
-            user = self._first_user + self._episodes
+            user = self.first_user + self._episodes * self.user_stride
         self._episodes += 1
         self.population.reset(np.array([user]), self._root_seed)
         self._needs_reset = False

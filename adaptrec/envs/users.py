@@ -99,37 +99,68 @@ class UserPopulation:
     # ---- sample -------------------------------------------------------------------------
     def reset(self, user_ids: np.ndarray, root_seed: int) -> None:
         """Sample users ``user_ids`` (``(B,)`` int) from their own streams of ``root_seed``."""
-        user_ids = np.asarray(user_ids, dtype=np.int64)
-        check_array("user_ids", user_ids, shape=(None,), kind="i")
+        user_ids = np.asarray(user_ids)
+        check_array("user_ids", user_ids, shape=(None,), kind="iu")
         b, n_topics, cfg = len(user_ids), self.catalog.n_topics, self.users
-        self.user_ids_ = user_ids.copy()
         self.root_seed_ = int(root_seed)
+        # The taste every user shares, from the population's own stream of the root seed.
+        self.shared_preference_ = generator(root_seed, Component.POPULATION).normal(
+            0.0, cfg.population_preference_scale, n_topics
+        )
+        h, k = self.env.history_length, self.slate_size
+        self.user_ids_ = np.zeros(b, dtype=np.int64)
         self.initial_preference_ = np.empty((b, n_topics))
         self.drift_preference_ = np.empty((b, n_topics))
         self.drifts_ = np.empty(b, dtype=bool)
-        # The taste every user shares, from the population's own stream of the root seed.
-        shared = generator(root_seed, Component.POPULATION).normal(
-            0.0, cfg.population_preference_scale, n_topics
-        )
-        self.shared_preference_ = shared
-        for row, user in enumerate(user_ids):
-            rng = generator(root_seed, Component.USER_INIT, int(user))
-            self.initial_preference_[row] = shared + rng.normal(0, cfg.preference_scale, n_topics)
-            self.drift_preference_[row] = shared + rng.normal(0, cfg.preference_scale, n_topics)
-            self.drifts_[row] = cfg.drift != "none" and rng.random() < cfg.drift_fraction
-        self.keys_ = user_keys(root_seed, Component.USER_STEP, user_ids)
+        self.keys_ = np.empty(b, dtype=np.uint64)
         self.step_ = np.zeros(b, dtype=np.int64)
         self.session_ = np.zeros(b, dtype=np.int64)
         self.session_step_ = np.zeros(b, dtype=np.int64)
         self.fatigue_ = np.zeros((b, self.n_items))
-        h, k = self.env.history_length, self.slate_size
         self.history_items_ = np.full((b, h, k), -1, dtype=np.int64)
         self.history_clicks_ = np.zeros((b, h, k), dtype=np.int8)
         self.history_skips_ = np.zeros((b, h, k), dtype=np.int8)
         self.history_dwell_ = np.zeros((b, h, k), dtype=np.float32)
-        self.preference_ = self.initial_preference_.copy()
-        self.utility_ = self._utility(self.preference_)
+        self.preference_ = np.empty((b, n_topics))
+        self.utility_ = np.empty((b, self.n_items))
         self.drift_now_ = np.zeros(b, dtype=bool)
+        self.reset_rows(np.arange(b), user_ids)
+
+    def reset_rows(self, rows: np.ndarray, user_ids: np.ndarray) -> None:
+        """Put fresh users ``user_ids`` into ``rows`` (same root seed); other rows are untouched.
+
+        Row ``r`` then holds exactly the state a population of that one user would have after
+        :meth:`reset`, which is what lets a vector env reset one user at a time.
+        """
+        rows, user_ids = np.asarray(rows, dtype=np.int64), np.asarray(user_ids, dtype=np.int64)
+        cfg, n_topics = self.users, self.catalog.n_topics
+        if len(rows) != len(user_ids):
+            raise ValueError(f"user_ids must have {len(rows)} entries, got {len(user_ids)}")
+        if user_ids.size and user_ids.min() < 0:
+            raise ValueError(f"user_ids must be >= 0, got {int(user_ids.min())}")
+        for row, user in zip(rows, user_ids, strict=True):
+            rng = generator(self.root_seed_, Component.USER_INIT, int(user))
+            own = rng.normal(0, cfg.preference_scale, n_topics)
+            self.initial_preference_[row] = self.shared_preference_ + own
+            own = rng.normal(0, cfg.preference_scale, n_topics)
+            self.drift_preference_[row] = self.shared_preference_ + own
+            self.drifts_[row] = cfg.drift != "none" and rng.random() < cfg.drift_fraction
+        self.user_ids_[rows] = user_ids
+        self.keys_[rows] = user_keys(self.root_seed_, Component.USER_STEP, user_ids)
+        for array, value in (
+            (self.step_, 0),
+            (self.session_, 0),
+            (self.session_step_, 0),
+            (self.fatigue_, 0.0),
+            (self.history_items_, -1),
+            (self.history_clicks_, 0),
+            (self.history_skips_, 0),
+            (self.history_dwell_, 0.0),
+            (self.drift_now_, False),
+        ):
+            array[rows] = value
+        self.preference_[rows] = self.initial_preference_[rows]
+        self.utility_[rows] = self._utility(self.preference_[rows])
 
     @property
     def drift_step_(self) -> np.ndarray:
@@ -143,20 +174,24 @@ class UserPopulation:
         return utility
 
     # ---- respond ------------------------------------------------------------------------
-    def attractiveness(self) -> np.ndarray:
-        """``(B, N)`` float64: probability that each user clicks each item once examined."""
-        return _sigmoid(self.utility_ - self.users.fatigue_weight * self.fatigue_)
+    def attractiveness(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """``(B, N)`` float64: probability that each user (of ``rows``) clicks each item once
+        examined."""
+        return _sigmoid(self.utility_[rows] - self.users.fatigue_weight * self.fatigue_[rows])
 
     def oracle_slates(self, attractiveness: np.ndarray | None = None) -> np.ndarray:
         """``(B, k)`` int64: the slate of highest expected clicks (best item in the top slot)."""
         attractiveness = self.attractiveness() if attractiveness is None else attractiveness
         return _top_k(attractiveness, self.slate_size)
 
-    def validate_slates(self, slates: np.ndarray, name: str = "slates") -> np.ndarray:
-        """Check a ``(B, k)`` batch of slates of distinct, in-range item indices."""
+    def validate_slates(
+        self, slates: np.ndarray, name: str = "slates", n_rows: int | None = None
+    ) -> np.ndarray:
+        """Check a ``(n_rows, k)`` batch of slates of distinct, in-range item indices."""
         if not isinstance(slates, np.ndarray):
             slates = np.asarray(slates)
-        b, k = len(self.user_ids_), self.slate_size
+        b = len(self.user_ids_) if n_rows is None else n_rows
+        k = self.slate_size
         check_array(name, slates, shape=(b, k), kind="iu")
         if slates.size and (slates.min() < 0 or slates.max() >= self.n_items):
             bad = slates[(slates < 0) | (slates >= self.n_items)][0]
@@ -174,52 +209,63 @@ class UserPopulation:
             )
         return slates.astype(np.int64, copy=False)
 
-    def step(self, slates: np.ndarray, name: str = "slates") -> StepOutcome:
-        """Show ``slates`` (``(B, k)`` int) to the users; return feedback and move time on.
+    def step(
+        self, slates: np.ndarray, name: str = "slates", rows: np.ndarray | None = None
+    ) -> StepOutcome:
+        """Show ``slates`` to the users; return feedback and move time on.
 
-        Invalid slates raise ``ValueError`` (messages call them ``name``) before any state
-        changes, so the population stays usable.
+        Args:
+            slates: ``(B, k)`` int item indices, one distinct-item slate per stepped user.
+            name: what error messages call ``slates``.
+            rows: the rows to step (``(B,)`` int, distinct); ``None`` = every row. Other rows
+                keep their state (a vector env resetting some users steps the rest).
+
+        Invalid slates raise ``ValueError`` before any state changes, so the population stays
+        usable. The outcome's arrays have one entry per stepped row.
         """
-        slates = self.validate_slates(slates, name)
-        rows = np.arange(len(slates))[:, None]
+        r = slice(None) if rows is None else np.asarray(rows, dtype=np.int64)
+        n = len(self.user_ids_) if rows is None else len(r)
+        slates = self.validate_slates(slates, name, n)
+        local = np.arange(n)[:, None]
         k, cfg = self.slate_size, self.users
+        keys, step = self.keys_[r], self.step_[r]
 
         # respond: click probabilities of this slate and of the best possible one
-        attractiveness = self.attractiveness()
-        shown = attractiveness[rows, slates]
+        attractiveness = self.attractiveness(r)
+        shown = attractiveness[local, slates]
         click_probability = self.examination * shown
         expected = click_probability.sum(axis=1)
-        oracle = (
-            self.examination
-            * np.take_along_axis(attractiveness, self.oracle_slates(attractiveness), axis=1)
-        ).sum(axis=1)
+        best = np.take_along_axis(attractiveness, self.oracle_slates(attractiveness), axis=1)
+        oracle = (self.examination * best).sum(axis=1)
 
         # respond: sample examination, clicks and dwell from the users' own streams
-        examined = uniforms(self.keys_, self.step_, _LANE_EXAMINE, k) < self.examination
-        clicked = examined & (uniforms(self.keys_, self.step_, _LANE_CLICK, k) < shown)
+        examined = uniforms(keys, step, _LANE_EXAMINE, k) < self.examination
+        clicked = examined & (uniforms(keys, step, _LANE_CLICK, k) < shown)
         skipped = examined & ~clicked
-        exponential = -np.log1p(-uniforms(self.keys_, self.step_, _LANE_DWELL, k))
+        exponential = -np.log1p(-uniforms(keys, step, _LANE_DWELL, k))
         dwell = np.where(clicked, cfg.dwell_scale * (0.5 + shown) * exponential, 0.0)
         dwell = dwell.astype(np.float32)
         n_clicks = clicked.sum(axis=1)
-        reward = (
-            n_clicks.astype(np.float64)
-            if self.env.reward == "clicks"
-            else dwell.sum(axis=1, dtype=np.float64)
-        )
+        if self.env.reward == "clicks":
+            reward = n_clicks.astype(np.float64)
+        else:
+            reward = dwell.sum(axis=1, dtype=np.float64)
         leave = cfg.leave_probability + cfg.leave_if_no_click * (n_clicks == 0)
-        session_end = uniforms(self.keys_, self.step_, _LANE_LEAVE, 1)[:, 0] < leave
-        drift = self.drift_now_.copy()
+        session_end = uniforms(keys, step, _LANE_LEAVE, 1)[:, 0] < leave
+        drift = self.drift_now_[r].copy()
 
         # transition: fatigue, sessions, history, time, drift
-        self.fatigue_ *= cfg.fatigue_decay
-        self.fatigue_[rows, slates] += 1.0
-        self.fatigue_[session_end] *= cfg.session_break_recovery
-        self.session_ += session_end
-        self.session_step_ = np.where(session_end, 0, self.session_step_ + 1)
-        self._push_history(slates, clicked, skipped, dwell)
-        self.step_ += 1
-        self._apply_drift()
+        fatigue = self.fatigue_[r]  # a view for all rows, a copy (written back) for some
+        fatigue *= cfg.fatigue_decay
+        fatigue[local, slates] += 1.0
+        fatigue[session_end] *= cfg.session_break_recovery
+        if rows is not None:
+            self.fatigue_[r] = fatigue
+        self.session_[r] += session_end
+        self.session_step_[r] = np.where(session_end, 0, self.session_step_[r] + 1)
+        self._push_history(r, slates, clicked, skipped, dwell)
+        self.step_[r] += 1
+        self._apply_drift(r)
         return StepOutcome(
             clicked=clicked,
             skipped=skipped,
@@ -230,39 +276,41 @@ class UserPopulation:
             click_probability=click_probability,
             drift=drift,
             session_end=session_end,
-            truncated=self.step_ >= self.env.max_steps,
+            truncated=self.step_[r] >= self.env.max_steps,
         )
 
     # ---- transition ---------------------------------------------------------------------
-    def _push_history(self, slates, clicked, skipped, dwell) -> None:
+    def _push_history(self, r, slates, clicked, skipped, dwell) -> None:
         for array, new in (
             (self.history_items_, slates),
             (self.history_clicks_, clicked),
             (self.history_skips_, skipped),
             (self.history_dwell_, dwell),
         ):
-            array[:, 1:] = array[:, :-1]  # row 0 is the most recent step
-            array[:, 0] = new
+            array[r, 1:] = array[r, :-1]  # index 0 is the most recent step
+            array[r, 0] = new
 
-    def _apply_drift(self) -> None:
-        """Set each drifting user's preference for the (new) current step."""
+    def _apply_drift(self, r) -> None:
+        """Set each drifting user's preference for the (new) current step of rows ``r``."""
         cfg = self.users
-        self.drift_now_ = self.drifts_ & (self.step_ == cfg.drift_step)
+        step, drifts = self.step_[r], self.drifts_[r]
+        self.drift_now_[r] = drifts & (step == cfg.drift_step)
         if cfg.drift == "abrupt":
-            moving = self.drift_now_
+            moving = drifts & (step == cfg.drift_step)
             fraction = np.ones(len(moving))
         elif cfg.drift == "gradual":
-            elapsed = self.step_ - cfg.drift_step + 1
-            moving = self.drifts_ & (elapsed >= 1) & (elapsed <= cfg.drift_duration)
+            elapsed = step - cfg.drift_step + 1
+            moving = drifts & (elapsed >= 1) & (elapsed <= cfg.drift_duration)
             fraction = np.minimum(elapsed / cfg.drift_duration, 1.0)
         else:
             return
         if moving.any():
-            start, end = self.initial_preference_[moving], self.drift_preference_[moving]
+            target = np.arange(len(self.user_ids_))[r][moving]
+            start, end = self.initial_preference_[target], self.drift_preference_[target]
             share = fraction[moving, None]
             # At share 1 take the new preference itself, not start + (end - start) rounded.
-            self.preference_[moving] = np.where(share >= 1, end, start + share * (end - start))
-            self.utility_[moving] = self._utility(self.preference_[moving])
+            self.preference_[target] = np.where(share >= 1, end, start + share * (end - start))
+            self.utility_[target] = self._utility(self.preference_[target])
 
     # ---- observe ------------------------------------------------------------------------
     def observations(self) -> dict[str, np.ndarray]:
