@@ -68,10 +68,16 @@ def test_candidate_scoring_matches_the_training_forward_pass():
     generator = torch.Generator().manual_seed(0)
     model = BehaviorPredictor(16, 4, projection_dim=6, hidden=10, generator=generator)
     users, items = torch.randn(3, 16), torch.randn(20, 16)
-    candidates = torch.randint(0, 20, (3, 7))
+    # 3 x 7 = 21 candidates > 20 items takes the whole-catalog path, 3 x 2 the candidate path
+    for candidates in (torch.randint(0, 20, (3, 7)), torch.randint(0, 20, (3, 2))):
+        check_paths(model, users, items, candidates)
+
+
+def check_paths(model, users, items, candidates):
+    b, c = candidates.shape
     for position in range(4):
         with torch.no_grad():
-            reference = model(users[:, None, :], items[candidates], torch.full((3, 7), position))
+            reference = model(users[:, None, :], items[candidates], torch.full((b, c), position))
         fast = model.score_candidates(users, items, candidates, position)
         torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-5)
 

@@ -27,7 +27,14 @@ from adaptrec.agents.base import (
 )
 from adaptrec.core.config import LLMCosineConfig
 from adaptrec.core.rng import Component, seed_sequence
-from adaptrec.core.scoring import BehaviorPredictor, _cosine, _normalise, _top_k, fuse
+from adaptrec.core.scoring import (
+    BehaviorPredictor,
+    _normalise,
+    _top_k,
+    _top_k_set,
+    cosine_to_unit_items,
+    fuse,
+)
 from adaptrec.core.validation import check_array, check_int
 
 _LANE_EXPLORE = 20
@@ -110,7 +117,7 @@ class LLMCosineAgent:
         Returns:
             ``(B, C)`` float32 fused scores.
         """
-        cos = np.take_along_axis(_cosine(users, self.items, True), candidates, axis=1)
+        cos = np.take_along_axis(cosine_to_unit_items(users, self._items_t), candidates, axis=1)
         return fuse(cos, self.click_probability(users, candidates))
 
     @torch.no_grad()
@@ -126,11 +133,11 @@ class LLMCosineAgent:
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
         users = self.user_vectors(ids)
-        cos = _cosine(users, self.items, items_normalised=True)
+        cos = cosine_to_unit_items(users, self._items_t)
         n_candidates = self.config.candidates
         if 0 < n_candidates < self.n_items and n_candidates >= self.slate_size:
             # Ascending ids within a row keep "ties to the lower id" in the re-ranking below.
-            candidates = np.sort(_top_k(cos, n_candidates), axis=1)
+            candidates = np.sort(_top_k_set(cos, n_candidates)[0], axis=1)
         else:
             candidates = np.broadcast_to(np.arange(self.n_items), cos.shape)
         cos = np.take_along_axis(cos, candidates, axis=1)

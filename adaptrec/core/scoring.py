@@ -44,8 +44,8 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.where(norm > 0, norm, 1.0)
 
 
-def _cosine(users: np.ndarray, items: np.ndarray, items_normalised: bool = False) -> np.ndarray:
-    out = _normalise(users) @ (items if items_normalised else _normalise(items)).T
+def _cosine(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    out = _normalise(users) @ _normalise(items).T
     return np.clip(out, -1.0, 1.0, out=out)
 
 
@@ -70,12 +70,14 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return _top_k(scores, k)
 
 
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+def _top_k_set(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top-k columns per row as a set (any order) and their scores: ``(B, k)`` each.
+
+    Exactly the set :func:`top_k` returns: argpartition finds a top-k set, which is only
+    ambiguous when items tied with the k-th score straddle the cut; those rows fall back to a
+    stable full sort (ties to the lower index).
+    """
     n = scores.shape[1]
-    if k == n:
-        return np.argsort(-scores, axis=1, kind="stable")
-    # Fast path: argpartition finds a top-k set; it is only ambiguous when items tied with the
-    # k-th score straddle the cut, and those rows fall back to a stable full sort.
     chosen = np.argpartition(scores, n - k, axis=1)[:, n - k :]
     values = np.take_along_axis(scores, chosen, axis=1)
     straddle = (scores >= values.min(axis=1, keepdims=True)).sum(axis=1) > k
@@ -83,8 +85,32 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
         rows = np.nonzero(straddle)[0]
         chosen[rows] = np.argsort(-scores[rows], axis=1, kind="stable")[:, :k]
         values[rows] = np.take_along_axis(scores[rows], chosen[rows], axis=1)
+    return chosen, values
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    if k == scores.shape[1]:
+        return np.argsort(-scores, axis=1, kind="stable")
+    chosen, values = _top_k_set(scores, k)
     order = np.lexsort((chosen, -values), axis=1)  # by score descending, then index ascending
     return np.take_along_axis(chosen, order, axis=1)
+
+
+def cosine_to_unit_items(users: np.ndarray, unit_items: torch.Tensor) -> np.ndarray:
+    """Like :func:`cosine` for items already L2-normalised, as one torch matrix product.
+
+    Args:
+        users: ``(B, d)`` float user vectors.
+        unit_items: ``(N, d)`` float32 tensor of unit (or zero) rows.
+
+    Returns:
+        ``(B, N)`` float32 in [-1, 1].
+
+    Torch, not numpy, because the agents' hot path runs torch too: numpy's BLAS threads and
+    torch's spin-wait for each other on a small machine (measured: 2-3x slower steps).
+    """
+    out = (torch.from_numpy(_normalise(users)) @ unit_items.T).numpy()
+    return np.clip(out, -1.0, 1.0, out=out)
 
 
 class BehaviorPredictor(nn.Module):
@@ -169,11 +195,17 @@ class BehaviorPredictor(nn.Module):
         r = self.user_projection.out_features
         w = self.hidden.weight
         pu = self.user_projection(users)  # (B, r)
-        pv = self.item_projection(items)  # (N, r)
-        hidden = (pv @ w[:, r : 2 * r].T)[candidates]  # (B, C, h), a fresh tensor
+        if candidates.numel() < len(items):
+            # Few candidates (e.g. one user): project just them, not the whole catalog.
+            pv_candidates = self.item_projection(items[candidates])  # (B, C, r)
+            hidden = pv_candidates @ w[:, r : 2 * r].T  # (B, C, h)
+        else:
+            pv = self.item_projection(items)  # (N, r), once for all users
+            pv_candidates = pv[candidates]
+            hidden = (pv @ w[:, r : 2 * r].T)[candidates]  # (B, C, h), a fresh tensor
         hidden += (pu @ w[:, :r].T + w[:, 3 * r + position] + self.hidden.bias)[:, None, :]
         interaction = (w[:, 2 * r : 3 * r][None, :, :] * pu[:, None, :]).transpose(1, 2)
-        hidden = torch.baddbmm(hidden, pv[candidates], interaction)  # += (pu*pv) @ W_uv.T
+        hidden = torch.baddbmm(hidden, pv_candidates, interaction)  # += (pu*pv) @ W_uv.T
         return (torch.relu_(hidden) @ self.out.weight[0]) + self.out.bias[0]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor, position: torch.Tensor):

@@ -1,0 +1,1 @@
+"""Throughput and latency benchmarks: ``python -m benchmarks [--quick] [--json FILE]``."""

@@ -1,0 +1,291 @@
+"""Benchmarks of the simulator and the seed agent, against the machine's own matmul peak.
+
+    python -m benchmarks            # full sizes, several repeats (a few minutes)
+    python -m benchmarks --quick    # same sizes, fewer repeats (about a minute)
+    python -m benchmarks --json results.json
+
+Workloads (sizes from the throughput issue):
+  1. env alone, random slates:      B=4,096 users, N=10,000 items, k=10, 20 topics
+  2. seed agent act + update alone: B=1,024, N=10,000, d=384, k=10
+  3. full loop (env + seed agent + Parquet logging) at the sizes of 2
+  4. the full loop's act + update with one user (B=1): p50/p99 latency
+
+Each figure is the median over repeats. The roofline is the float32 matrix-multiply rate
+measured in the same run (numpy and torch, the higher). Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from adaptrec.agents import LLMCosineAgent, StepBatch
+from adaptrec.agents.base import random_slates
+from adaptrec.core.catalog import make_catalog
+from adaptrec.core.config import CatalogConfig, EnvConfig, LLMCosineConfig, UserConfig
+from adaptrec.core.rng import Component, user_keys
+from adaptrec.envs import UserPopulation
+from adaptrec.logs import StepWriter
+
+
+def median_seconds(run: Callable[[], None], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def matmul_peak_gflops(quick: bool) -> dict[str, float]:
+    """float32 GEMM rate of numpy and torch on this machine (median of repeats)."""
+    n = 2048
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    a @ b, ta @ tb  # warm up
+    repeats = 3 if quick else 7
+    flops = 2 * n**3
+    return {
+        "numpy": flops / median_seconds(lambda: a @ b, repeats) / 1e9,
+        "torch": flops / median_seconds(lambda: ta @ tb, repeats) / 1e9,
+    }
+
+
+def population(n_users: int, n_items: int, slate_size: int, max_steps: int) -> UserPopulation:
+    catalog = make_catalog(CatalogConfig(n_items=n_items, n_topics=20), 0)
+    users = UserPopulation(
+        catalog, UserConfig(drift="none"), EnvConfig(slate_size=slate_size, max_steps=max_steps)
+    )
+    users.reset(np.arange(n_users), 0)
+    return users
+
+
+def random_slate_pool(n_users: int, n_items: int, k: int, size: int) -> list[np.ndarray]:
+    keys = user_keys(0, Component.AGENT_USER, np.arange(n_users))
+    return [random_slates(keys, np.full(n_users, i), n_items, k, lane=0) for i in range(size)]
+
+
+def env_alone(quick: bool) -> dict[str, float]:
+    b, n, k = 4096, 10_000, 10
+    steps = 3 if quick else 10
+    users = population(b, n, k, max_steps=10**6)
+    pool = random_slate_pool(b, n, k, steps)
+
+    def run() -> None:
+        for slates in pool:
+            users.step(slates)
+
+    seconds = median_seconds(run, 2 if quick else 5)
+    return {"user_steps_per_s": b * steps / seconds, "ms_per_batch_step": 1e3 * seconds / steps}
+
+
+def agent_setup(n_users: int, n_items: int, dim: int, k: int):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(n_items, dim)).astype(np.float32)
+    agent = LLMCosineAgent(vectors, k, LLMCosineConfig(), seed=0)
+    ids = np.arange(n_users)
+    observation = {
+        "user_id": ids,
+        "step": np.zeros(n_users, np.int64),
+        "items": np.full((n_users, 10, k), -1, np.int64),
+    }
+    return agent, observation, rng
+
+
+def agent_alone(quick: bool, peak: float) -> dict[str, float]:
+    b, n, d, k = 1024, 10_000, 384, 10
+    agent, observation, rng = agent_setup(b, n, d, k)
+    clicked = rng.random((b, k)) < 0.2
+    skipped = ~clicked & (rng.random((b, k)) < 0.5)
+    steps = 3 if quick else 10
+
+    def run() -> None:
+        for _ in range(steps):
+            slates = agent.act(observation)
+            agent.update(
+                StepBatch(
+                    observation["user_id"],
+                    observation["step"],
+                    slates,
+                    clicked,
+                    skipped,
+                    np.zeros((b, k), np.float32),
+                    clicked.sum(1) * 1.0,
+                )
+            )
+
+    run()  # warm up torch
+    seconds = median_seconds(run, 2 if quick else 5) / steps
+    cosine_gflops = 2 * n * d * b / seconds / 1e9
+    return {
+        "user_steps_per_s": b / seconds,
+        "cosine_gflops": cosine_gflops,
+        "share_of_peak": cosine_gflops / peak,
+    }
+
+
+def full_loop(quick: bool) -> dict[str, float]:
+    b, n, d, k = 1024, 10_000, 384, 10
+    agent, _, rng = agent_setup(b, n, d, k)
+    users = population(b, n, k, max_steps=10**6)
+    steps = 3 if quick else 10
+    logging_seconds = [0.0]
+
+    def run(out: str) -> None:
+        with StepWriter(out, "bench", "{}") as writer:
+            for _ in range(steps):
+                observation = users.observations()
+                slates = agent.act(observation)
+                at = users.step_.copy()
+                outcome = users.step(slates)
+                agent.update(
+                    StepBatch(
+                        users.user_ids_,
+                        at,
+                        slates,
+                        outcome.clicked,
+                        outcome.skipped,
+                        outcome.dwell,
+                        outcome.reward,
+                    )
+                )
+                start = time.perf_counter()
+                writer.add(
+                    {
+                        "user": np.repeat(users.user_ids_.astype(np.int32), k),
+                        "step": np.repeat(at.astype(np.int32), k),
+                        "slot": np.tile(np.arange(k, dtype=np.int8), b),
+                        "item": slates.ravel().astype(np.int32),
+                        "clicked": outcome.clicked.ravel(),
+                        "skipped": outcome.skipped.ravel(),
+                        "dwell": outcome.dwell.ravel(),
+                        "click_probability": outcome.click_probability.ravel(),
+                        "expected_clicks": np.repeat(outcome.expected_clicks, k),
+                        "oracle_expected_clicks": np.repeat(outcome.oracle_expected_clicks, k),
+                        "reward": np.repeat(outcome.reward, k),
+                        "drift": np.repeat(outcome.drift, k),
+                        "drift_step": np.full(b * k, -1, np.int32),
+                        "session": np.zeros(b * k, np.int32),
+                        "session_end": np.repeat(outcome.session_end, k),
+                    }
+                )
+                logging_seconds[0] += time.perf_counter() - start
+            start = time.perf_counter()
+        logging_seconds[0] += time.perf_counter() - start  # the final flush and close
+
+    with tempfile.TemporaryDirectory() as out:
+        run(out)
+        repeats = 2 if quick else 5
+        logging_seconds[0] = 0.0
+        seconds = median_seconds(lambda: run(out), repeats) / steps
+    logging_share = logging_seconds[0] / repeats / steps / seconds
+    del rng
+    return {"user_steps_per_s": b / seconds, "logging_share": logging_share}
+
+
+def single_user_latency(quick: bool) -> dict[str, float]:
+    n, d, k = 10_000, 384, 10
+    agent, _, rng = agent_setup(1, n, d, k)
+    users = population(1, n, k, max_steps=10**6)
+    latencies = []
+    for i in range(200 if quick else 1000):
+        observation = users.observations()
+        start = time.perf_counter()
+        slates = agent.act(observation)
+        at = users.step_.copy()
+        outcome = users.step(slates)
+        agent.update(
+            StepBatch(
+                users.user_ids_,
+                at,
+                slates,
+                outcome.clicked,
+                outcome.skipped,
+                outcome.dwell,
+                outcome.reward,
+            )
+        )
+        if i >= 10:  # skip warm-up
+            latencies.append(time.perf_counter() - start)
+    del rng
+    ms = 1e3 * np.array(latencies)
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (about a minute)")
+    parser.add_argument("--json", help="also write every figure to this JSON file")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"numpy {np.__version__}, torch {torch.__version__}"
+    )
+    peaks = matmul_peak_gflops(args.quick)
+    peak = max(peaks.values())
+    print(
+        f"roofline: float32 matmul {peaks['numpy']:.1f} GFLOP/s (numpy), "
+        f"{peaks['torch']:.1f} GFLOP/s (torch)"
+    )
+    figures: list[dict] = []
+
+    def report(workload: str, metric: str, value: float, unit: str, target: str = "") -> None:
+        figures.append(
+            {
+                "workload": workload,
+                "metric": metric,
+                "value": value,
+                "unit": unit,
+                "peak_gflops": peak,
+            }
+        )
+        print(f"  {workload:<28} {metric:<20} {value:>14,.2f} {unit:<14} {target}")
+
+    env = env_alone(args.quick)
+    report(
+        "1 env alone (B=4096)",
+        "user-steps/s",
+        env["user_steps_per_s"],
+        "1/s",
+        "target >= 2,000,000",
+    )
+    report("1 env alone (B=4096)", "per batch step", env["ms_per_batch_step"], "ms")
+    agent = agent_alone(args.quick, peak)
+    report("2 agent act+update (B=1024)", "user-steps/s", agent["user_steps_per_s"], "1/s")
+    report("2 agent act+update (B=1024)", "cosine GFLOP/s", agent["cosine_gflops"], "GFLOP/s")
+    report(
+        "2 agent act+update (B=1024)",
+        "share of roofline",
+        agent["share_of_peak"],
+        "",
+        "target >= 0.50",
+    )
+    loop = full_loop(args.quick)
+    report(
+        "3 full loop (B=1024)",
+        "user-steps/s",
+        loop["user_steps_per_s"],
+        "1/s",
+        f"target >= 70% of 2 = {0.7 * agent['user_steps_per_s']:,.0f}",
+    )
+    report("3 full loop (B=1024)", "logging share", loop["logging_share"], "of time")
+    latency = single_user_latency(args.quick)
+    report("4 one user act+update", "p50 latency", latency["p50_ms"], "ms")
+    report("4 one user act+update", "p99 latency", latency["p99_ms"], "ms", "target <= 5 ms")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump({"peak_gflops": peaks, "figures": figures}, file, indent=2)
+
+
+if __name__ == "__main__":
+    main()
