@@ -136,9 +136,9 @@ def test_ctrl_c_mid_run_loses_nothing_and_the_rerun_continues(tmp_path):
     args = [
         "run",
         "--users",
-        150,
+        200,
         "--steps",
-        300,
+        400,
         "--agents",
         "random,llm-cosine",
         "--encoder",
@@ -152,10 +152,12 @@ def test_ctrl_c_mid_run_loses_nothing_and_the_rerun_continues(tmp_path):
     process = subprocess.Popen(
         [str(ADAPTREC), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    # The seed agent's log exists under its temporary name exactly while it is being written.
+    writing = out / "steps" / "llm-cosine.parquet.tmp"
     deadline = time.monotonic() + 120
-    while not (out / "steps" / "random.parquet").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)  # now inside the llm-cosine rollout
+    while not writing.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writing.exists(), "the run never reached the seed agent"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
