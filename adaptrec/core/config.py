@@ -123,8 +123,15 @@ class UserConfig(_Config):
         check_float("users.quality_weight", self.quality_weight, low=-20, high=20)
         check_float("users.position_decay", self.position_decay, low=0, high=10)
         check_float("users.fatigue_weight", self.fatigue_weight, low=0)
-        check_float("users.fatigue_decay", self.fatigue_decay, low=0, high=1)
-        check_float("users.session_break_recovery", self.session_break_recovery, low=0, high=1)
+        # Open at 0: fatigue decays on a log clock (log 0 is undefined; use a tiny value instead).
+        check_float("users.fatigue_decay", self.fatigue_decay, low=0, low_open=True, high=1)
+        check_float(
+            "users.session_break_recovery",
+            self.session_break_recovery,
+            low=0,
+            low_open=True,
+            high=1,
+        )
         check_float("users.leave_probability", self.leave_probability, low=0, high=1)
         check_float("users.leave_if_no_click", self.leave_if_no_click, low=0, high=1)
         check_float("users.dwell_scale", self.dwell_scale, low=0, low_open=True)

@@ -10,16 +10,18 @@ with probability ``(1 + p) ** -position_decay`` and clicks an examined item with
 
 A click has a dwell time (exponential, longer for more attractive items); an examined item not
 clicked is a *skip*. Every exposure adds 1 to the user's fatigue with that item, and fatigue
-decays by ``fatigue_decay`` per step, so repeats get tiresome and then recover. After each step
-the user may end the session (more likely after a slate without clicks); the user comes back
-for the next session with the same hidden state, fatigue mostly recovered. A fraction of users
-drifts to a new preference at ``drift_step``: abruptly, or linearly over ``drift_duration``.
+decays by ``fatigue_decay`` per step, so repeats get tiresome and then recover. The oracle is
+the myopic optimum: the k items of highest ``utility - fatigue_weight * fatigue``, best first.
+After each step the user may end the session (more likely after a slate without clicks); the
+user comes back for the next session with the same hidden state, fatigue mostly recovered. A
+fraction of users drifts to a new preference at ``drift_step``: abruptly, or linearly over
+``drift_duration`` steps.
 
 Randomness: the initial state of user ``i`` comes from its own ``SeedSequence`` stream; per-step
 draws come from a counter-based generator keyed by user and step
-(:func:`adaptrec.core.rng.uniforms`).
-Every operation is elementwise per user, so a user's trajectory is bit-identical whether it is
-simulated alone or in a batch of thousands.
+(:func:`adaptrec.core.rng.uniforms`). The step itself is a compiled per-user loop
+(:mod:`adaptrec.envs.kernel`), so a user's trajectory is bit-identical whether it is simulated
+alone or in a batch of thousands.
 """
 
 from __future__ import annotations
@@ -30,12 +32,10 @@ import numpy as np
 
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import EnvConfig, UserConfig
-from adaptrec.core.rng import Component, generator, uniforms, user_keys
+from adaptrec.core.rng import Component, generator, user_keys
 from adaptrec.core.scoring import _top_k
 from adaptrec.core.validation import check_array
-
-# Lanes of the per-step counter RNG (append only: changing them changes every trajectory).
-_LANE_EXAMINE, _LANE_CLICK, _LANE_DWELL, _LANE_LEAVE = 0, 1, 2, 3
+from adaptrec.envs import kernel
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,6 @@ class StepOutcome:
     truncated: np.ndarray
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
-
-
 class UserPopulation:
     """B simulated users stepping together (struct of arrays).
 
@@ -95,6 +91,11 @@ class UserPopulation:
         # topics, so the result does not depend on the batch (a BLAS matmul's rounding can).
         self._topic_columns = np.ascontiguousarray(catalog.topics.T)
         self._item_bias = users.click_intercept + users.quality_weight * (catalog.quality - 0.5)
+        # Length of each user's list of items by decreasing base utility, which the oracle walks
+        # before it would fall back to a full scan (only when many top items are fatigued).
+        self.order_length = min(self.n_items, 4 * env.slate_size + 64)
+        self._log_decay = float(np.log(users.fatigue_decay))
+        self._log_recovery = float(np.log(users.session_break_recovery))
 
     # ---- sample -------------------------------------------------------------------------
     def reset(self, user_ids: np.ndarray, root_seed: int) -> None:
@@ -116,7 +117,10 @@ class UserPopulation:
         self.step_ = np.zeros(b, dtype=np.int64)
         self.session_ = np.zeros(b, dtype=np.int64)
         self.session_step_ = np.zeros(b, dtype=np.int64)
-        self.fatigue_ = np.zeros((b, self.n_items))
+        self.fatigue_level_ = np.zeros((b, self.n_items))
+        self.fatigue_clock_ = np.zeros((b, self.n_items))
+        self.clock_ = np.zeros(b)
+        self.order_ = np.zeros((b, self.order_length), dtype=np.int64)
         self.history_items_ = np.full((b, h, k), -1, dtype=np.int64)
         self.history_clicks_ = np.zeros((b, h, k), dtype=np.int8)
         self.history_skips_ = np.zeros((b, h, k), dtype=np.int8)
@@ -151,7 +155,9 @@ class UserPopulation:
             (self.step_, 0),
             (self.session_, 0),
             (self.session_step_, 0),
-            (self.fatigue_, 0.0),
+            (self.fatigue_level_, 0.0),
+            (self.fatigue_clock_, 0.0),
+            (self.clock_, 0.0),
             (self.history_items_, -1),
             (self.history_clicks_, 0),
             (self.history_skips_, 0),
@@ -160,7 +166,12 @@ class UserPopulation:
         ):
             array[rows] = value
         self.preference_[rows] = self.initial_preference_[rows]
+        self._set_utility(rows)
+
+    def _set_utility(self, rows: np.ndarray) -> None:
+        """Recompute the base utility of ``rows`` and its sorted top list (after a taste change)."""
         self.utility_[rows] = self._utility(self.preference_[rows])
+        self.order_[rows] = _top_k(self.utility_[rows], self.order_length)
 
     @property
     def drift_step_(self) -> np.ndarray:
@@ -174,15 +185,40 @@ class UserPopulation:
         return utility
 
     # ---- respond ------------------------------------------------------------------------
-    def attractiveness(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """``(B, N)`` float64: probability that each user (of ``rows``) clicks each item once
-        examined."""
-        return _sigmoid(self.utility_[rows] - self.users.fatigue_weight * self.fatigue_[rows])
+    def _rows(self, rows: np.ndarray | None) -> np.ndarray:
+        return np.arange(len(self.user_ids_)) if rows is None else np.asarray(rows, np.int64)
 
-    def oracle_slates(self, attractiveness: np.ndarray | None = None) -> np.ndarray:
-        """``(B, k)`` int64: the slate of highest expected clicks (best item in the top slot)."""
-        attractiveness = self.attractiveness() if attractiveness is None else attractiveness
-        return _top_k(attractiveness, self.slate_size)
+    def attractiveness(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(B, N)`` float64: probability that each user (of ``rows``) clicks each item once
+        examined. Dense, O(B*N): for inspection; steps never build it."""
+        return kernel.attractiveness_rows(
+            self._rows(rows),
+            self.utility_,
+            self.fatigue_level_,
+            self.fatigue_clock_,
+            self.clock_,
+            self.users.fatigue_weight,
+        )
+
+    def fatigue(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(B, N)`` float64 current fatigue of each user (of ``rows``) with each item."""
+        rows = self._rows(rows)
+        elapsed = self.clock_[rows, None] - self.fatigue_clock_[rows]
+        return self.fatigue_level_[rows] * np.exp(elapsed)
+
+    def oracle_slates(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(B, k)`` int64: the slate of highest expected clicks (best item in the top slot):
+        the k items of highest ``utility - fatigue_weight * fatigue``, ties to the lower id."""
+        return kernel.oracle_slates(
+            self._rows(rows),
+            self.utility_,
+            self.fatigue_level_,
+            self.fatigue_clock_,
+            self.clock_,
+            self.order_,
+            self.users.fatigue_weight,
+            self.slate_size,
+        )
 
     def validate_slates(
         self, slates: np.ndarray, name: str = "slates", n_rows: int | None = None
@@ -221,51 +257,51 @@ class UserPopulation:
                 keep their state (a vector env resetting some users steps the rest).
 
         Invalid slates raise ``ValueError`` before any state changes, so the population stays
-        usable. The outcome's arrays have one entry per stepped row.
+        usable. The outcome's arrays have one entry per stepped row. The work per user is
+        O(k) (see :mod:`adaptrec.envs.kernel`), independent of the catalog size.
         """
-        r = slice(None) if rows is None else np.asarray(rows, dtype=np.int64)
-        n = len(self.user_ids_) if rows is None else len(r)
-        slates = self.validate_slates(slates, name, n)
-        local = np.arange(n)[:, None]
-        k, cfg = self.slate_size, self.users
-        keys, step = self.keys_[r], self.step_[r]
-
-        # respond: click probabilities of this slate and of the best possible one
-        attractiveness = self.attractiveness(r)
-        shown = attractiveness[local, slates]
-        click_probability = self.examination * shown
-        expected = click_probability.sum(axis=1)
-        best = np.take_along_axis(attractiveness, self.oracle_slates(attractiveness), axis=1)
-        oracle = (self.examination * best).sum(axis=1)
-
-        # respond: sample examination, clicks and dwell from the users' own streams
-        examined = uniforms(keys, step, _LANE_EXAMINE, k) < self.examination
-        clicked = examined & (uniforms(keys, step, _LANE_CLICK, k) < shown)
-        skipped = examined & ~clicked
-        exponential = -np.log1p(-uniforms(keys, step, _LANE_DWELL, k))
-        dwell = np.where(clicked, cfg.dwell_scale * (0.5 + shown) * exponential, 0.0)
-        dwell = dwell.astype(np.float32)
-        n_clicks = clicked.sum(axis=1)
-        if self.env.reward == "clicks":
-            reward = n_clicks.astype(np.float64)
-        else:
-            reward = dwell.sum(axis=1, dtype=np.float64)
-        leave = cfg.leave_probability + cfg.leave_if_no_click * (n_clicks == 0)
-        session_end = uniforms(keys, step, _LANE_LEAVE, 1)[:, 0] < leave
-        drift = self.drift_now_[r].copy()
-
-        # transition: fatigue, sessions, history, time, drift
-        fatigue = self.fatigue_[r]  # a view for all rows, a copy (written back) for some
-        fatigue *= cfg.fatigue_decay
-        fatigue[local, slates] += 1.0
-        fatigue[session_end] *= cfg.session_break_recovery
-        if rows is not None:
-            self.fatigue_[r] = fatigue
-        self.session_[r] += session_end
-        self.session_step_[r] = np.where(session_end, 0, self.session_step_[r] + 1)
-        self._push_history(r, slates, clicked, skipped, dwell)
-        self.step_[r] += 1
-        self._apply_drift(r)
+        rows = self._rows(rows)
+        n, k, cfg = len(rows), self.slate_size, self.users
+        slates = np.ascontiguousarray(self.validate_slates(slates, name, n))
+        clicked, skipped = np.empty((n, k), dtype=bool), np.empty((n, k), dtype=bool)
+        dwell, probability = np.empty((n, k), dtype=np.float32), np.empty((n, k))
+        expected, oracle, reward = np.empty(n), np.empty(n), np.empty(n)
+        session_end = np.empty(n, dtype=bool)
+        drift = self.drift_now_[rows].copy()
+        kernel.step_rows(
+            rows,
+            slates,
+            self.utility_,
+            self.fatigue_level_,
+            self.fatigue_clock_,
+            self.clock_,
+            self.keys_,
+            self.step_,
+            self.order_,
+            self.examination,
+            cfg.fatigue_weight,
+            self._log_decay,
+            self._log_recovery,
+            cfg.leave_probability,
+            cfg.leave_if_no_click,
+            cfg.dwell_scale,
+            self.env.reward == "dwell",
+            self.session_,
+            self.session_step_,
+            self.history_items_,
+            self.history_clicks_,
+            self.history_skips_,
+            self.history_dwell_,
+            clicked,
+            skipped,
+            dwell,
+            probability,
+            expected,
+            oracle,
+            reward,
+            session_end,
+        )
+        self._apply_drift(rows)
         return StepOutcome(
             clicked=clicked,
             skipped=skipped,
@@ -273,23 +309,13 @@ class UserPopulation:
             reward=reward,
             expected_clicks=expected,
             oracle_expected_clicks=oracle,
-            click_probability=click_probability,
+            click_probability=probability,
             drift=drift,
             session_end=session_end,
-            truncated=self.step_[r] >= self.env.max_steps,
+            truncated=self.step_[rows] >= self.env.max_steps,
         )
 
     # ---- transition ---------------------------------------------------------------------
-    def _push_history(self, r, slates, clicked, skipped, dwell) -> None:
-        for array, new in (
-            (self.history_items_, slates),
-            (self.history_clicks_, clicked),
-            (self.history_skips_, skipped),
-            (self.history_dwell_, dwell),
-        ):
-            array[r, 1:] = array[r, :-1]  # index 0 is the most recent step
-            array[r, 0] = new
-
     def _apply_drift(self, r) -> None:
         """Set each drifting user's preference for the (new) current step of rows ``r``."""
         cfg = self.users
@@ -310,7 +336,7 @@ class UserPopulation:
             share = fraction[moving, None]
             # At share 1 take the new preference itself, not start + (end - start) rounded.
             self.preference_[target] = np.where(share >= 1, end, start + share * (end - start))
-            self.utility_[target] = self._utility(self.preference_[target])
+            self._set_utility(target)
 
     # ---- observe ------------------------------------------------------------------------
     def observations(self) -> dict[str, np.ndarray]:

@@ -1,0 +1,238 @@
+"""The compiled per-user step kernel (numba): one user at a time, O(k) work per step.
+
+Two ideas keep a step independent of the catalog size N:
+
+* **Lazy fatigue.** Each user has a log-clock that falls by ``log(fatigue_decay)`` every step
+  and by ``log(session_break_recovery)`` at a session end. An item stores its fatigue level and
+  the user's clock when it was last touched, so its current fatigue is
+  ``level * exp(clock_now - clock_then)``; a step touches only the k shown items.
+* **Oracle by early exit.** Fatigue only lowers an item's score ``utility - w * fatigue``, so
+  walking a user's items in order of decreasing *base* utility (a precomputed top-M list) can
+  stop as soon as the next base utility is below the k-th best score found; if the list runs
+  out first, a full scan decides. The result is exactly the top-k (ties to the lower id).
+
+Every loop is per user, so a user's numbers are identical alone or in any batch. The
+counter-based uniforms are bit-identical to :func:`adaptrec.core.rng.uniforms`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_ONE = np.uint64(1)
+_TO_UNIT = 1.0 / 9007199254740992.0
+
+LANE_EXAMINE, LANE_CLICK, LANE_DWELL, LANE_LEAVE = 0, 1, 2, 3
+
+
+@nb.njit(inline="always")
+def _mix(x):
+    x = (x ^ (x >> _S30)) * _M1
+    x = (x ^ (x >> _S27)) * _M2
+    return x ^ (x >> _S31)
+
+
+@nb.njit(inline="always")
+def uniform(key, counter, lane, j):
+    """The ``j``-th uniform of lane ``lane`` at ``counter`` for ``key`` (see rng.uniforms)."""
+    x = _mix(key ^ _mix(np.uint64(counter) * _GOLDEN + np.uint64(lane)))
+    x = _mix(x + (np.uint64(j) + _ONE) * _GOLDEN)
+    return np.float64(x >> _S11) * _TO_UNIT
+
+
+@nb.njit(cache=True)
+def uniforms_kernel(keys, counters, lane, n):
+    """numba twin of :func:`adaptrec.core.rng.uniforms` (for tests of bit-equality)."""
+    out = np.empty((len(keys), n))
+    for b in range(len(keys)):
+        for j in range(n):
+            out[b, j] = uniform(keys[b], counters[b], lane, j)
+    return out
+
+
+@nb.njit(inline="always")
+def _sigmoid(x):
+    return 0.5 * (1.0 + math.tanh(0.5 * x))
+
+
+@nb.njit(inline="always")
+def _fatigue(level, clock_at, clock, b, i):
+    value = level[b, i]
+    if value == 0.0:
+        return 0.0
+    return value * math.exp(clock - clock_at[b, i])
+
+
+@nb.njit(inline="always")
+def _insert(best_score, best_item, count, k, score, item):
+    """Insert (score, item) into the first ``count`` entries, kept best first; returns count."""
+    if count == k:
+        last = best_score[k - 1]
+        if not (score > last or (score == last and item < best_item[k - 1])):
+            return count
+        position = k - 1
+    else:
+        position = count
+        count += 1
+    while position > 0:
+        prev = best_score[position - 1]
+        if score > prev or (score == prev and item < best_item[position - 1]):
+            best_score[position] = prev
+            best_item[position] = best_item[position - 1]
+            position -= 1
+        else:
+            break
+    best_score[position] = score
+    best_item[position] = item
+    return count
+
+
+@nb.njit(inline="always")
+def _oracle_user(b, utility, level, clock_at, clock, order, weight, best_score, best_item):
+    """Top-k items of ``utility - weight * fatigue`` for user ``b`` (best first, ties lower id)."""
+    k = len(best_score)
+    n_items = utility.shape[1]
+    count = 0
+    decided = False
+    for m in range(order.shape[1]):
+        item = order[b, m]
+        base = utility[b, item]
+        if count == k and base < best_score[k - 1]:
+            decided = True  # every later item has base <= this one < the k-th best
+            break
+        score = base - weight * _fatigue(level, clock_at, clock, b, item)
+        count = _insert(best_score, best_item, count, k, score, item)
+    if not decided and order.shape[1] < n_items:
+        count = 0
+        for item in range(n_items):
+            score = utility[b, item] - weight * _fatigue(level, clock_at, clock, b, item)
+            count = _insert(best_score, best_item, count, k, score, item)
+
+
+@nb.njit(cache=True)
+def oracle_slates(rows, utility, level, clock_at, clock, order, weight, k):
+    """``(len(rows), k)`` int64 oracle slates of the given rows."""
+    out = np.empty((len(rows), k), dtype=np.int64)
+    best_score = np.empty(k)
+    for j in range(len(rows)):
+        b = rows[j]
+        _oracle_user(b, utility, level, clock_at, clock[b], order, weight, best_score, out[j])
+    return out
+
+
+@nb.njit(cache=True)
+def attractiveness_rows(rows, utility, level, clock_at, clock, weight):
+    """Dense ``(len(rows), N)`` click probabilities once examined (for inspection and tests)."""
+    out = np.empty((len(rows), utility.shape[1]))
+    for j in range(len(rows)):
+        b = rows[j]
+        for i in range(utility.shape[1]):
+            out[j, i] = _sigmoid(utility[b, i] - weight * _fatigue(level, clock_at, clock[b], b, i))
+    return out
+
+
+@nb.njit(cache=True, parallel=True)
+def step_rows(
+    rows, slates, utility, level, clock_at, clock, keys, step, order, examination, weight,
+    log_decay, log_recovery, leave_probability, leave_if_no_click, dwell_scale, dwell_reward,
+    session, session_step, history_items, history_clicks, history_skips, history_dwell,
+    clicked, skipped, dwell, click_probability, expected, oracle, reward, session_end,
+):  # fmt: skip
+    """One step of the users in ``rows`` shown ``slates`` (``(n, k)``); fills the outputs.
+
+    Users are independent, so chunks of them run on all cores, each chunk with its own scratch
+    space; results do not depend on the chunking. Drift is applied by the caller afterwards.
+    """
+    n, k = slates.shape
+    chunks = min(n, 64)
+    for chunk in nb.prange(chunks):
+        best_score = np.empty(k)
+        best_item = np.empty(k, dtype=np.int64)
+        for j in range(chunk * n // chunks, (chunk + 1) * n // chunks):
+            _step_user(
+                j, rows[j], slates, utility, level, clock_at, clock, keys, step, order,
+                examination, weight, log_decay, log_recovery, leave_probability,
+                leave_if_no_click, dwell_scale, dwell_reward, session, session_step,
+                history_items, history_clicks, history_skips, history_dwell, clicked, skipped,
+                dwell, click_probability, expected, oracle, reward, session_end, best_score,
+                best_item,
+            )  # fmt: skip
+
+
+@nb.njit(cache=True)
+def _step_user(
+    j, b, slates, utility, level, clock_at, clock, keys, step, order, examination, weight,
+    log_decay, log_recovery, leave_probability, leave_if_no_click, dwell_scale, dwell_reward,
+    session, session_step, history_items, history_clicks, history_skips, history_dwell,
+    clicked, skipped, dwell, click_probability, expected, oracle, reward, session_end,
+    best_score, best_item,
+):  # fmt: skip
+    """Row ``j`` (user row ``b``): respond to its slate, then transition its state."""
+    k = slates.shape[1]
+    depth = history_items.shape[1]
+    key, t, c = keys[b], step[b], clock[b]
+
+    # respond: this slate
+    total, n_clicks, dwell_sum = 0.0, 0, 0.0
+    for s in range(k):
+        item = slates[j, s]
+        attractive = _sigmoid(utility[b, item] - weight * _fatigue(level, clock_at, c, b, item))
+        probability = examination[s] * attractive
+        click_probability[j, s] = probability
+        total += probability
+        examined = uniform(key, t, LANE_EXAMINE, s) < examination[s]
+        hit = examined and uniform(key, t, LANE_CLICK, s) < attractive
+        clicked[j, s] = hit
+        skipped[j, s] = examined and not hit
+        seconds = np.float32(0.0)
+        if hit:
+            exponential = -math.log1p(-uniform(key, t, LANE_DWELL, s))
+            seconds = np.float32(dwell_scale * (0.5 + attractive) * exponential)
+            n_clicks += 1
+        dwell[j, s] = seconds
+        dwell_sum += np.float64(seconds)
+    expected[j] = total
+    reward[j] = dwell_sum if dwell_reward else np.float64(n_clicks)
+
+    # respond: the best possible slate
+    _oracle_user(b, utility, level, clock_at, c, order, weight, best_score, best_item)
+    best = 0.0
+    for s in range(k):
+        best += examination[s] * _sigmoid(best_score[s])
+    oracle[j] = best
+
+    # transition: fatigue decays, the shown items add one each
+    c += log_decay
+    for s in range(k):
+        item = slates[j, s]
+        level[b, item] = _fatigue(level, clock_at, c, b, item) + 1.0
+        clock_at[b, item] = c
+    leave = leave_probability + (leave_if_no_click if n_clicks == 0 else 0.0)
+    ends = uniform(key, t, LANE_LEAVE, 0) < leave
+    session_end[j] = ends
+    if ends:
+        c += log_recovery  # time away: fatigue mostly recovers
+        session[b] += 1
+        session_step[b] = 0
+    else:
+        session_step[b] += 1
+    clock[b] = c
+    for h in range(depth - 1, 0, -1):  # index 0 is the most recent step
+        for s in range(k):
+            history_items[b, h, s] = history_items[b, h - 1, s]
+            history_clicks[b, h, s] = history_clicks[b, h - 1, s]
+            history_skips[b, h, s] = history_skips[b, h - 1, s]
+            history_dwell[b, h, s] = history_dwell[b, h - 1, s]
+    for s in range(k):
+        history_items[b, 0, s] = slates[j, s]
+        history_clicks[b, 0, s] = clicked[j, s]
+        history_skips[b, 0, s] = skipped[j, s]
+        history_dwell[b, 0, s] = dwell[j, s]
+    step[b] = t + 1
