@@ -179,9 +179,9 @@ class BehaviorPredictor(nn.Module):
     ) -> torch.Tensor:
         """Logits for each user's candidates at one slot, without autograd.
 
-        The same function as :meth:`forward`, arranged for ranking: the item half of the first
-        layer is computed once per catalog item and gathered, the user half once per user, and
-        the interaction as one batched matrix product.
+        The same function as :meth:`forward`, arranged for ranking: item projections are
+        computed once per catalog item (or per candidate, when there are fewer candidates than
+        items), the user half of the first layer once per user, and the rest as one GEMM.
 
         Args:
             users: ``(B, d)`` float32 user vectors.
@@ -194,19 +194,27 @@ class BehaviorPredictor(nn.Module):
         """
         r = self.user_projection.out_features
         w = self.hidden.weight
+        b, c = candidates.shape
         pu = self.user_projection(users)  # (B, r)
-        if candidates.numel() < len(items):
-            # Few candidates (e.g. one user): project just them, not the whole catalog.
-            pv_candidates = self.item_projection(items[candidates])  # (B, C, r)
-            hidden = pv_candidates @ w[:, r : 2 * r].T  # (B, C, h)
-        else:
-            pv = self.item_projection(items)  # (N, r), once for all users
-            pv_candidates = pv[candidates]
-            hidden = (pv @ w[:, r : 2 * r].T)[candidates]  # (B, C, h), a fresh tensor
-        hidden += (pu @ w[:, :r].T + w[:, 3 * r + position] + self.hidden.bias)[:, None, :]
-        interaction = (w[:, 2 * r : 3 * r][None, :, :] * pu[:, None, :]).transpose(1, 2)
-        hidden = torch.baddbmm(hidden, pv_candidates, interaction)  # += (pu*pv) @ W_uv.T
-        return (torch.relu_(hidden) @ self.out.weight[0]) + self.out.bias[0]
+        user_part = pu @ w[:, :r].T + w[:, 3 * r + position] + self.hidden.bias  # (B, h)
+        item_weights = w[:, r : 3 * r].T  # [W_v; W_uv].T, (2r, h)
+        few = candidates.numel() < len(items)
+        table = None if few else self.item_projection(items)  # (N, r), once per item
+        logits = torch.empty(b, c)
+        # Users in chunks of ~8k candidates: the (chunk, C, h) activations stay in cache,
+        # where whole-batch passes over them were memory-bound (measured 2.8x slower).
+        step = max(1, 8192 // c)
+        for start in range(0, b, step):
+            rows = slice(start, min(b, start + step))
+            chosen = candidates[rows]
+            pv = self.item_projection(items[chosen]) if few else table[chosen]  # (n, C, r)
+            n = pv.shape[0]
+            x = torch.cat([pv, pv * pu[rows, None, :]], dim=-1).reshape(n * c, 2 * r)
+            hidden = (x @ item_weights).reshape(n, c, -1)
+            hidden += user_part[rows, None, :]
+            torch.relu_(hidden)
+            logits[rows] = (hidden.reshape(n * c, -1) @ self.out.weight[0]).reshape(n, c)
+        return logits + self.out.bias[0]
 
     def forward(self, users: torch.Tensor, items: torch.Tensor, position: torch.Tensor):
         """Logits of P(click): users ``(..., d)``, items ``(..., d)``, position ``(...)`` int64."""
