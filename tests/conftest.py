@@ -8,10 +8,21 @@ import socket
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 torch.set_num_threads(2)
+
+# Hypothesis profiles: "ci" (default) keeps the property tests to a few minutes on 2 cores;
+# ADAPTREC_HYPOTHESIS_PROFILE=thorough runs many more examples.
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("ADAPTREC_HYPOTHESIS_PROFILE", "ci"))
 
 from adaptrec.core.catalog import Catalog, make_catalog  # noqa: E402
 from adaptrec.core.config import CatalogConfig  # noqa: E402

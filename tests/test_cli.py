@@ -149,8 +149,14 @@ def test_ctrl_c_mid_run_loses_nothing_and_the_rerun_continues(tmp_path):
         tmp_path / "cache",
         "--quiet",
     ]
+    # A terminal user's SIGINT disposition: jobs started in the background (as CI may start
+    # this suite) inherit SIGINT *ignored*, and Python then never raises KeyboardInterrupt.
     process = subprocess.Popen(
-        [str(ADAPTREC), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(ADAPTREC), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # The seed agent's log exists under its temporary name exactly while it is being written.
     writing = out / "steps" / "llm-cosine.parquet.tmp"

@@ -50,7 +50,12 @@ def _cosine(users: np.ndarray, items: np.ndarray) -> np.ndarray:
 
 
 def fuse(cos: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """The seed recommender's score ``cos(u, v) * P(y | x)``, elementwise (same shapes)."""
+    """The seed recommender's score ``cos(u, v) * P(y | x)``, elementwise (same shapes).
+
+    NaN or inf in either input raises ``ValueError`` rather than being ranked.
+    """
+    check_array("cos", np.asarray(cos), kind="f", finite=True)
+    check_array("p", np.asarray(p), kind="f", finite=True)
     return cos * p
 
 
@@ -68,6 +73,30 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     n = scores.shape[1]
     check_int("k", k, low=1, high=n)
     return _top_k(scores, k)
+
+
+def top_k_items(scores: np.ndarray, item_ids: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` best candidates' item ids per row, best first, ties to the lower *item id*.
+
+    Unlike :func:`top_k`, the result does not depend on the order candidates are listed in.
+
+    Args:
+        scores: ``(B, C)`` float, finite.
+        item_ids: ``(B, C)`` int, distinct within a row.
+        k: ``1 <= k <= C``.
+
+    Returns:
+        ``(B, k)`` int64 item ids.
+    """
+    check_array("scores", scores, shape=(None, None), kind="f", finite=True)
+    check_array("item_ids", item_ids, shape=scores.shape, kind="iu")
+    check_int("k", k, low=1, high=scores.shape[1])
+    order = np.argsort(item_ids, axis=1, kind="stable")
+    ids = np.take_along_axis(item_ids, order, axis=1).astype(np.int64)
+    if (ids[:, 1:] == ids[:, :-1]).any():
+        raise ValueError("item_ids must be distinct within each row, got a repeated id")
+    columns = _top_k(np.take_along_axis(scores, order, axis=1), k)
+    return np.take_along_axis(ids, columns, axis=1)
 
 
 def _top_k_set(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
