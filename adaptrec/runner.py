@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adaptrec.agents import StepBatch, make_agent
+from adaptrec.agents import Agent, StepBatch, make_agent
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import RunConfig
-from adaptrec.envs.users import UserPopulation
+from adaptrec.envs.users import StepOutcome, UserPopulation
 from adaptrec.logs import StepWriter, read_metadata, steps_path
 
 ProgressCallback = Callable[[str, int], None]
@@ -35,6 +35,59 @@ def configure_torch(threads: int = 0) -> int:
     return threads
 
 
+def interact(agent: Agent, population: UserPopulation) -> tuple[np.ndarray, StepOutcome]:
+    """One step of every user: observe, act, respond, learn.
+
+    Returns the ``(B, k)`` int64 slates shown and the users' :class:`StepOutcome`.
+    """
+    observation = population.observations()
+    slates = agent.act(observation)
+    outcome = population.step(slates)
+    agent.update(
+        StepBatch(
+            user_ids=population.user_ids_,
+            step=observation["step"],
+            slates=slates,
+            clicked=outcome.clicked,
+            skipped=outcome.skipped,
+            dwell=outcome.dwell,
+            reward=outcome.reward,
+        )
+    )
+    return slates, outcome
+
+
+def log_columns(
+    population: UserPopulation,
+    step: np.ndarray,
+    session: np.ndarray,
+    slates: np.ndarray,
+    outcome: StepOutcome,
+) -> dict[str, np.ndarray]:
+    """The rows of one step in :data:`adaptrec.logs.STEP_SCHEMA` order, one per (user, slot).
+
+    ``step`` and ``session`` are the ``(B,)`` values *before* the step.
+    """
+    n_users, k = slates.shape
+    return {
+        "user": np.repeat(population.user_ids_.astype(np.int32), k),
+        "step": np.repeat(step.astype(np.int32), k),
+        "slot": np.tile(np.arange(k, dtype=np.int8), n_users),
+        "item": slates.reshape(-1).astype(np.int32),
+        "clicked": outcome.clicked.reshape(-1),
+        "skipped": outcome.skipped.reshape(-1),
+        "dwell": outcome.dwell.reshape(-1),
+        "click_probability": outcome.click_probability.reshape(-1),
+        "expected_clicks": np.repeat(outcome.expected_clicks, k),
+        "oracle_expected_clicks": np.repeat(outcome.oracle_expected_clicks, k),
+        "reward": np.repeat(outcome.reward, k),
+        "drift": np.repeat(outcome.drift, k),
+        "drift_step": np.repeat(population.drift_step_.astype(np.int32), k),
+        "session": np.repeat(session.astype(np.int32), k),
+        "session_end": np.repeat(outcome.session_end, k),
+    }
+
+
 def run_agent(
     config: RunConfig,
     agent_name: str,
@@ -42,7 +95,6 @@ def run_agent(
     item_vectors: np.ndarray,
     out_dir: str | os.PathLike[str],
     progress: ProgressCallback | None = None,
-    log_every: int = 50,
 ) -> Path:
     """Simulate ``config.n_users`` users for ``config.n_steps`` steps under one agent.
 
@@ -52,49 +104,13 @@ def run_agent(
     population = UserPopulation(catalog, config.users, config.env)
     population.reset(np.arange(config.n_users), config.seed)
     agent = make_agent(agent_name, config, item_vectors, population)
-    k = config.env.slate_size
-    slot = np.tile(np.arange(k, dtype=np.int8), config.n_users)
-    users = np.repeat(population.user_ids_.astype(np.int32), k)
-    drift_step = np.repeat(population.drift_step_.astype(np.int32), k)
     with StepWriter(out_dir, agent_name, config.to_json()) as writer:
-        for _ in range(config.n_steps):
-            observation = population.observations()
-            slates = agent.act(observation)
-            step = population.step_.copy()
-            session = population.session_.copy()
-            outcome = population.step(slates)
-            agent.update(
-                StepBatch(
-                    user_ids=population.user_ids_,
-                    step=step,
-                    slates=slates,
-                    clicked=outcome.clicked,
-                    skipped=outcome.skipped,
-                    dwell=outcome.dwell,
-                    reward=outcome.reward,
-                )
-            )
-            writer.add(
-                {
-                    "user": users,
-                    "step": np.repeat(step.astype(np.int32), k),
-                    "slot": slot,
-                    "item": slates.reshape(-1).astype(np.int32),
-                    "clicked": outcome.clicked.reshape(-1),
-                    "skipped": outcome.skipped.reshape(-1),
-                    "dwell": outcome.dwell.reshape(-1),
-                    "click_probability": outcome.click_probability.reshape(-1),
-                    "expected_clicks": np.repeat(outcome.expected_clicks, k),
-                    "oracle_expected_clicks": np.repeat(outcome.oracle_expected_clicks, k),
-                    "reward": np.repeat(outcome.reward, k),
-                    "drift": np.repeat(outcome.drift, k),
-                    "drift_step": drift_step,
-                    "session": np.repeat(session.astype(np.int32), k),
-                    "session_end": np.repeat(outcome.session_end, k),
-                }
-            )
+        for done in range(1, config.n_steps + 1):
+            step, session = population.step_.copy(), population.session_.copy()
+            slates, outcome = interact(agent, population)
+            writer.add(log_columns(population, step, session, slates, outcome))
             if progress is not None:
-                progress(agent_name, int(step[0]) + 1)
+                progress(agent_name, done)
     return writer.path
 
 

@@ -8,7 +8,8 @@ Workloads (sizes from the throughput issue):
   1. env alone, random slates:      B=4,096 users, N=10,000 items, k=10, 20 topics
   2. seed agent act + update alone: B=1,024, N=10,000, d=384, k=10
   3. full loop (env + seed agent + Parquet logging) at the sizes of 2
-  4. the full loop's act + update with one user (B=1): p50/p99 latency
+  4. one user (B=1): p50/p99 latency of observe + act + env step + update (a superset of
+     act + update, so the figure is conservative)
 
 Each figure is the median over repeats. The roofline is the float32 matrix-multiply rate
 measured in the same run (numpy and torch, the higher). Figures are printed, never asserted.
@@ -34,6 +35,7 @@ from adaptrec.core.config import CatalogConfig, EnvConfig, LLMCosineConfig, User
 from adaptrec.core.rng import Component, user_keys
 from adaptrec.envs import UserPopulation
 from adaptrec.logs import StepWriter
+from adaptrec.runner import interact, log_columns
 
 
 def median_seconds(run: Callable[[], None], repeats: int) -> float:
@@ -136,7 +138,7 @@ def agent_alone(quick: bool, peak: float) -> dict[str, float]:
 
 def full_loop(quick: bool) -> dict[str, float]:
     b, n, d, k = 1024, 10_000, 384, 10
-    agent, _, rng = agent_setup(b, n, d, k)
+    agent, _, _ = agent_setup(b, n, d, k)
     users = population(b, n, k, max_steps=10**6)
     steps = 3 if quick else 10
     logging_seconds = [0.0]
@@ -144,41 +146,10 @@ def full_loop(quick: bool) -> dict[str, float]:
     def run(out: str) -> None:
         with StepWriter(out, "bench", "{}") as writer:
             for _ in range(steps):
-                observation = users.observations()
-                slates = agent.act(observation)
-                at = users.step_.copy()
-                outcome = users.step(slates)
-                agent.update(
-                    StepBatch(
-                        users.user_ids_,
-                        at,
-                        slates,
-                        outcome.clicked,
-                        outcome.skipped,
-                        outcome.dwell,
-                        outcome.reward,
-                    )
-                )
+                step, session = users.step_.copy(), users.session_.copy()
+                slates, outcome = interact(agent, users)
                 start = time.perf_counter()
-                writer.add(
-                    {
-                        "user": np.repeat(users.user_ids_.astype(np.int32), k),
-                        "step": np.repeat(at.astype(np.int32), k),
-                        "slot": np.tile(np.arange(k, dtype=np.int8), b),
-                        "item": slates.ravel().astype(np.int32),
-                        "clicked": outcome.clicked.ravel(),
-                        "skipped": outcome.skipped.ravel(),
-                        "dwell": outcome.dwell.ravel(),
-                        "click_probability": outcome.click_probability.ravel(),
-                        "expected_clicks": np.repeat(outcome.expected_clicks, k),
-                        "oracle_expected_clicks": np.repeat(outcome.oracle_expected_clicks, k),
-                        "reward": np.repeat(outcome.reward, k),
-                        "drift": np.repeat(outcome.drift, k),
-                        "drift_step": np.full(b * k, -1, np.int32),
-                        "session": np.zeros(b * k, np.int32),
-                        "session_end": np.repeat(outcome.session_end, k),
-                    }
-                )
+                writer.add(log_columns(users, step, session, slates, outcome))
                 logging_seconds[0] += time.perf_counter() - start
             start = time.perf_counter()
         logging_seconds[0] += time.perf_counter() - start  # the final flush and close
@@ -189,35 +160,19 @@ def full_loop(quick: bool) -> dict[str, float]:
         logging_seconds[0] = 0.0
         seconds = median_seconds(lambda: run(out), repeats) / steps
     logging_share = logging_seconds[0] / repeats / steps / seconds
-    del rng
     return {"user_steps_per_s": b / seconds, "logging_share": logging_share}
 
 
 def single_user_latency(quick: bool) -> dict[str, float]:
     n, d, k = 10_000, 384, 10
-    agent, _, rng = agent_setup(1, n, d, k)
+    agent, _, _ = agent_setup(1, n, d, k)
     users = population(1, n, k, max_steps=10**6)
     latencies = []
     for i in range(200 if quick else 1000):
-        observation = users.observations()
         start = time.perf_counter()
-        slates = agent.act(observation)
-        at = users.step_.copy()
-        outcome = users.step(slates)
-        agent.update(
-            StepBatch(
-                users.user_ids_,
-                at,
-                slates,
-                outcome.clicked,
-                outcome.skipped,
-                outcome.dwell,
-                outcome.reward,
-            )
-        )
+        interact(agent, users)  # observe, act, respond, learn
         if i >= 10:  # skip warm-up
             latencies.append(time.perf_counter() - start)
-    del rng
     ms = 1e3 * np.array(latencies)
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
 
