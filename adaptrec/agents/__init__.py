@@ -9,6 +9,7 @@ from adaptrec.agents.baselines import OracleAgent, PopularityAgent, RandomAgent
 from adaptrec.agents.llm_cosine import LLMCosineAgent
 from adaptrec.core.config import AGENT_NAMES, RunConfig
 from adaptrec.core.validation import check_choice
+from adaptrec.envs.users import UserPopulation
 
 __all__ = [
     "Agent",
@@ -22,7 +23,9 @@ __all__ = [
 ]
 
 
-def make_agent(name: str, config: RunConfig, item_vectors: np.ndarray, population) -> Agent:
+def make_agent(
+    name: str, config: RunConfig, item_vectors: np.ndarray, population: UserPopulation
+) -> Agent:
     """Build agent ``name`` for a run. ``population`` is the run's UserPopulation (the oracle
     reads its hidden state; no other agent sees it)."""
     check_choice("agent", name, AGENT_NAMES)

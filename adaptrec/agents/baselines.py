@@ -15,6 +15,7 @@ from adaptrec.agents.base import (
 )
 from adaptrec.core.scoring import _top_k
 from adaptrec.core.validation import check_float, check_int
+from adaptrec.envs.users import UserPopulation
 
 _LANE_RANDOM, _LANE_EXPLORE = 10, 11
 
@@ -96,7 +97,7 @@ class OracleAgent:
 
     name = "oracle"
 
-    def __init__(self, population) -> None:
+    def __init__(self, population: UserPopulation) -> None:
         self.population = population
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
