@@ -42,7 +42,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--drift-step", type=int, help="step of the drift (default: halfway)")
     run.add_argument("--window", type=int, help="trailing window of time-to-adapt (default 20)")
     run.add_argument("--threshold", type=float, help="share of the oracle = adapted (default 0.9)")
-    run.add_argument("--threads", type=int, help="torch threads (default: cores, at most 4)")
+    run.add_argument(
+        "--threads", type=int, help="torch threads (default 1: reproducible on any machine)"
+    )
+    run.add_argument(
+        "--shard-size",
+        type=int,
+        help="users per shard, each with its own agent (default: one shard)",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run shards as Ray tasks on up to N CPUs (default 1: in this process)",
+    )
+    run.add_argument(
+        "--address",
+        help="join a Ray cluster ('auto' or host:port) instead of "
+        "starting a local one; implies Ray",
+    )
     run.add_argument("--out", type=Path, help="output folder (default runs/run-<config digest>)")
     run.add_argument(
         "--overwrite", action="store_true", help="replace a different run already in --out"
@@ -81,6 +99,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
         top["seed"] = args.seed
     if args.threads is not None:
         top["torch_threads"] = args.threads
+    if args.shard_size is not None:
+        top["shard_size"] = args.shard_size
     if args.window is not None:
         top["window"] = args.window
     if args.threshold is not None:
@@ -116,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from adaptrec.runner import configure_torch, default_out_dir, run_experiment
+    from adaptrec.runner import default_out_dir, run_experiment
 
     config = _config(args)
     if args.show_config:
@@ -127,8 +147,21 @@ def _run(args: argparse.Namespace) -> int:
             f"--encoder must be minilm, hashing or a model directory, got "
             f"{args.encoder!r} (no such directory)"
         )
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    shard_runner = None
+    if args.workers > 1 or args.address:
+        if config.shard_size == 0 or config.shard_size >= config.n_users:
+            raise ValueError(
+                f"--workers {args.workers} needs --shard-size smaller than --users "
+                f"({config.n_users}), e.g. --shard-size {max(1, config.n_users // 4)}: shards, "
+                "not workers, define the results, so any number of workers gives the same run"
+            )
+        from adaptrec.parallel import connect, ray_shard_runner
+
+        connect(args.address, num_cpus=args.workers if not args.address else None)
+        shard_runner = ray_shard_runner()
     out = args.out or default_out_dir(config)
-    configure_torch(config.torch_threads)
     console = Console(stderr=True)
     started = time.perf_counter()
     progress = Progress(
@@ -154,6 +187,7 @@ def _run(args: argparse.Namespace) -> int:
             cache_dir=args.cache,
             progress=advance,
             on_event=None if args.quiet else console.print,
+            shard_runner=shard_runner,
         )
     _print_table(summary)
     print(
@@ -178,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args) if args.command == "run" else _report(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, ConnectionError) as err:
         return _fail(str(err))
     except KeyboardInterrupt:
         print(

@@ -94,19 +94,20 @@ class StepWriter:
         if self._pending_rows >= self.row_group_rows:
             self._flush()
 
+    def add_table(self, table: pa.Table) -> None:
+        """Write a table of step rows (e.g. one shard's, from :func:`step_table`)."""
+        self._flush()
+        assert self._writer is not None
+        self._writer.write_table(
+            table.replace_schema_metadata(self.schema.metadata), row_group_size=self.row_group_rows
+        )
+
     def _flush(self) -> None:
         if not self._pending:
             return
-        arrays = []
-        for field in self.schema:
-            if field.name == "agent":
-                indices = pa.array(np.zeros(self._pending_rows, dtype=np.int8))
-                arrays.append(pa.DictionaryArray.from_arrays(indices, pa.array([self.agent])))
-            else:
-                data = np.concatenate([chunk[field.name] for chunk in self._pending])
-                arrays.append(pa.array(data, type=field.type))
+        table = step_table(self.agent, self._pending).replace_schema_metadata(self.schema.metadata)
         assert self._writer is not None
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self._writer.write_table(table)
         self._pending, self._pending_rows = [], 0
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -120,6 +121,20 @@ class StepWriter:
             os.replace(self.tmp_path, self.path)
         else:
             self.tmp_path.unlink(missing_ok=True)
+
+
+def step_table(agent: str, batches: list[dict[str, np.ndarray]]) -> pa.Table:
+    """Step rows as a :data:`STEP_SCHEMA` table: ``batches`` of columns (all but ``agent``)."""
+    n_rows = sum(len(batch["user"]) for batch in batches)
+    arrays = []
+    for field in STEP_SCHEMA:
+        if field.name == "agent":
+            indices = pa.array(np.zeros(n_rows, dtype=np.int8))
+            arrays.append(pa.DictionaryArray.from_arrays(indices, pa.array([agent])))
+        else:
+            data = np.concatenate([batch[field.name] for batch in batches])
+            arrays.append(pa.array(data, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=STEP_SCHEMA)
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:

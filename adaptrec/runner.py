@@ -9,30 +9,36 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import torch
 
 from adaptrec.agents import Agent, StepBatch, make_agent
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import RunConfig
 from adaptrec.envs.users import StepOutcome, UserPopulation
-from adaptrec.logs import StepWriter, read_metadata, steps_path
+from adaptrec.logs import StepWriter, read_metadata, step_table, steps_path
 
 ProgressCallback = Callable[[str, int], None]
 
 
-def configure_torch(threads: int = 0) -> int:
-    """Set torch's intra-op threads (0 = the machine's cores, at most 4); returns the number.
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run a block with ``threads`` torch threads, then restore the process's setting.
 
-    Process-wide, so only entry points (CLI, experiment scripts) call it, not library code.
+    Torch's float sums depend on the thread count, so a simulation runs under its config's
+    count wherever it runs (this process, a Ray worker, another machine).
     """
-    if threads <= 0:
-        threads = max(1, min(4, os.cpu_count() or 1))
+    previous = torch.get_num_threads()
     torch.set_num_threads(threads)
-    return threads
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def interact(agent: Agent, population: UserPopulation) -> tuple[np.ndarray, StepOutcome]:
@@ -88,6 +94,44 @@ def log_columns(
     }
 
 
+def shards(config: RunConfig) -> list[np.ndarray]:
+    """The run's users split into shards of ``config.shard_size`` (one shard if 0), in order."""
+    users = np.arange(config.n_users)
+    size = config.shard_size or config.n_users
+    return [users[start : start + size] for start in range(0, config.n_users, size)]
+
+
+def simulate_shard(
+    config: RunConfig,
+    agent_name: str,
+    catalog: Catalog,
+    item_vectors: np.ndarray,
+    user_ids: np.ndarray,
+    progress: Callable[[int], None] | None = None,
+) -> pa.Table:
+    """Simulate one shard of users for ``config.n_steps`` steps under a fresh agent.
+
+    Returns the shard's step rows (:data:`adaptrec.logs.STEP_SCHEMA` without metadata), step by
+    step. A pure function of its arguments: any worker gives the same table.
+    """
+    population = UserPopulation(catalog, config.users, config.env)
+    population.reset(user_ids, config.seed)
+    batches = []
+    with torch_threads(config.torch_threads):
+        agent = make_agent(agent_name, config, item_vectors, population)
+        for done in range(1, config.n_steps + 1):
+            step, session = population.step_.copy(), population.session_.copy()
+            slates, outcome = interact(agent, population)
+            batches.append(log_columns(population, step, session, slates, outcome))
+            if progress is not None:
+                progress(done)
+    return step_table(agent_name, batches)
+
+
+ShardRunner = Callable[[RunConfig, str, Catalog, np.ndarray, list[np.ndarray]], Iterator[pa.Table]]
+"""Runs :func:`simulate_shard` for each shard and yields the tables in shard order."""
+
+
 def run_agent(
     config: RunConfig,
     agent_name: str,
@@ -95,22 +139,35 @@ def run_agent(
     item_vectors: np.ndarray,
     out_dir: str | os.PathLike[str],
     progress: ProgressCallback | None = None,
+    shard_runner: ShardRunner | None = None,
 ) -> Path:
     """Simulate ``config.n_users`` users for ``config.n_steps`` steps under one agent.
 
-    Writes ``out_dir/steps/<agent>.parquet`` (atomically) and returns its path. ``progress`` is
-    called with (agent name, steps done) after each step.
+    Users run in shards (``config.shard_size``), each with its own agent; ``shard_runner`` runs
+    them (default: one after the other in this process; :mod:`adaptrec.parallel` runs them on
+    Ray). Writes ``out_dir/steps/<agent>.parquet`` atomically, shard after shard, and returns
+    its path. ``progress`` is called with (agent name, steps done over all shards).
     """
-    population = UserPopulation(catalog, config.users, config.env)
-    population.reset(np.arange(config.n_users), config.seed)
-    agent = make_agent(agent_name, config, item_vectors, population)
+    parts = shards(config)
+    total = [0]
+
+    def advance(_: int) -> None:
+        total[0] += 1
+        if progress is not None and total[0] % len(parts) == 0:
+            progress(agent_name, total[0] // len(parts))
+
+    if shard_runner is None:
+        tables: Iterator[pa.Table] = (
+            simulate_shard(config, agent_name, catalog, item_vectors, users, advance)
+            for users in parts
+        )
+    else:
+        tables = shard_runner(config, agent_name, catalog, item_vectors, parts)
     with StepWriter(out_dir, agent_name, config.to_json()) as writer:
-        for done in range(1, config.n_steps + 1):
-            step, session = population.step_.copy(), population.session_.copy()
-            slates, outcome = interact(agent, population)
-            writer.add(log_columns(population, step, session, slates, outcome))
-            if progress is not None:
-                progress(agent_name, done)
+        for table in tables:
+            writer.add_table(table)
+    if progress is not None:
+        progress(agent_name, config.n_steps)
     return writer.path
 
 
@@ -183,6 +240,7 @@ def run_experiment(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     on_event: Callable[[str], None] | None = None,
+    shard_runner: ShardRunner | None = None,
 ) -> dict:
     """Run every agent of ``config`` on the same users, then build the report.
 
@@ -202,7 +260,8 @@ def run_experiment(
     if todo:
         encoder = make_encoder(config.encoder, cache_dir)
         say(f"encoding {catalog.n_items} item texts with {config.encoder}")
-        vectors = encoder.encode(list(catalog.texts))
+        with torch_threads(config.torch_threads):  # the vectors, too, are the config's
+            vectors = encoder.encode(list(catalog.texts))
         for name in todo:
-            run_agent(config, name, catalog, vectors, out_dir, progress)
+            run_agent(config, name, catalog, vectors, out_dir, progress, shard_runner)
     return build_report(out_dir)

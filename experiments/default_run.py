@@ -16,7 +16,7 @@ from pathlib import Path
 
 from adaptrec.core.config import RunConfig
 from adaptrec.report import TABLE_COLUMNS, table_rows
-from adaptrec.runner import configure_torch, default_out_dir, run_experiment
+from adaptrec.runner import default_out_dir, run_experiment
 
 CONFIG = Path(__file__).with_name("default_run.json")
 
@@ -38,7 +38,6 @@ def main() -> None:
             env=dataclasses.replace(config.env, max_steps=40),
             bootstrap_resamples=200,
         )
-    configure_torch(config.torch_threads)
     out = args.out or default_out_dir(config)
     summary = run_experiment(config, out, cache_dir=args.cache, on_event=print)
     print(" | ".join(TABLE_COLUMNS))

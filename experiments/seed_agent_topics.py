@@ -19,7 +19,7 @@ from adaptrec.core.catalog import make_catalog
 from adaptrec.core.config import default_run_config
 from adaptrec.core.encoders import make_encoder
 from adaptrec.envs import UserPopulation
-from adaptrec.runner import configure_torch
+from adaptrec.runner import torch_threads
 
 
 def topic_ranks(population: UserPopulation, main_topic: np.ndarray, slates: np.ndarray):
@@ -37,7 +37,6 @@ def main() -> None:
 
     config = default_run_config(args.users, args.steps)
     config = dataclasses.replace(config, users=dataclasses.replace(config.users, drift="none"))
-    configure_torch(config.torch_threads)
     catalog = make_catalog(config.catalog, config.seed)
     vectors = make_encoder(config.encoder).encode(list(catalog.texts))
     population = UserPopulation(catalog, config.users, config.env)
@@ -47,29 +46,31 @@ def main() -> None:
     print(
         "step | agent: favourite topic, top-3 topics | oracle: favourite, top-3 | share of oracle"
     )
-    for step in range(config.n_steps):
-        slates = agent.act(population.observations())
-        ranks = topic_ranks(population, main_topic, slates)
-        oracle_ranks = topic_ranks(population, main_topic, population.oracle_slates())
-        shown_at = population.step_.copy()
-        outcome = population.step(slates)
-        agent.update(
-            StepBatch(
-                population.user_ids_,
-                shown_at,
-                slates,
-                outcome.clicked,
-                outcome.skipped,
-                outcome.dwell,
-                outcome.reward,
+    with torch_threads(config.torch_threads):  # results are the config's, on any machine
+        for step in range(config.n_steps):
+            slates = agent.act(population.observations())
+            ranks = topic_ranks(population, main_topic, slates)
+            oracle_ranks = topic_ranks(population, main_topic, population.oracle_slates())
+            shown_at = population.step_.copy()
+            outcome = population.step(slates)
+            agent.update(
+                StepBatch(
+                    population.user_ids_,
+                    shown_at,
+                    slates,
+                    outcome.clicked,
+                    outcome.skipped,
+                    outcome.dwell,
+                    outcome.reward,
+                )
             )
-        )
-        if step % 30 == 29 or step == config.n_steps - 1:
-            share = outcome.expected_clicks.mean() / outcome.oracle_expected_clicks.mean()
-            print(
-                f"{step + 1:4d} | {(ranks == 0).mean():.2f}, {(ranks < 3).mean():.2f} | "
-                f"{(oracle_ranks == 0).mean():.2f}, {(oracle_ranks < 3).mean():.2f} | {share:.3f}"
-            )
+            if step % 30 == 29 or step == config.n_steps - 1:
+                share = outcome.expected_clicks.mean() / outcome.oracle_expected_clicks.mean()
+                print(
+                    f"{step + 1:4d} | {(ranks == 0).mean():.2f}, {(ranks < 3).mean():.2f} | "
+                    f"{(oracle_ranks == 0).mean():.2f}, {(oracle_ranks < 3).mean():.2f} | "
+                    f"{share:.3f}"
+                )
 
 
 if __name__ == "__main__":

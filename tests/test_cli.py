@@ -76,6 +76,11 @@ def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_
         (["run", "--users", "many"], "argument --users: invalid int value: 'many'"),
         (["report", "/no/such/run"], "run_dir must be a run folder"),
         (["run", "--config", "/no/such.json"], "--config must be a JSON file"),
+        (["run", "--workers", "2"], "--workers 2 needs --shard-size smaller than --users"),
+        (
+            ["run", "--address", "127.0.0.1:1", "--shard-size", "50"],
+            "--address '127.0.0.1:1' could not be reached",
+        ),
     ],
 )
 def test_common_mistakes_print_one_line_and_exit_2(args, message, tmp_path):
@@ -178,3 +183,27 @@ def test_ctrl_c_mid_run_loses_nothing_and_the_rerun_continues(tmp_path):
     assert (out / "steps" / "random.parquet").stat().st_mtime_ns == random_stamp
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["agents"]) == ["llm-cosine", "random"]
+
+
+def test_one_and_two_ray_workers_write_the_same_run(tmp_path):
+    common = [
+        "run",
+        "--users",
+        40,
+        "--steps",
+        30,
+        "--shard-size",
+        10,
+        "--encoder",
+        "hashing",
+        "--cache",
+        tmp_path / "cache",
+        "--quiet",
+    ]
+    one = adaptrec(*common, "--workers", 1, "--out", tmp_path / "one")
+    two = adaptrec(*common, "--workers", 2, "--out", tmp_path / "two")
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    for name in ("summary.json", "report.md"):
+        assert (tmp_path / "one" / name).read_text() == (tmp_path / "two" / name).read_text()
+    for path in (tmp_path / "one" / "steps").glob("*.parquet"):
+        assert path.read_bytes() == (tmp_path / "two" / "steps" / path.name).read_bytes()

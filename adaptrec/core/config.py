@@ -225,8 +225,13 @@ class RunConfig(_Config):
     """Fraction of the oracle's expected clicks that counts as adapted."""
     bootstrap_resamples: int = 2000
     """Resamples of the 95% bootstrap intervals over users."""
-    torch_threads: int = 0
-    """Threads for torch (0 = number of cores, at most 4)."""
+    torch_threads: int = 1
+    """Torch threads while simulating. Torch's float sums depend on the thread count, so this is
+    part of the run's definition: with 1 (the default) a seed reproduces a run on any machine;
+    more is faster on big batches but reproduces only with the same count."""
+    shard_size: int = 0
+    """Users per shard (0 = one shard of all users). Each shard has its own agent instance, so
+    results depend on the shards, never on how many workers run them."""
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     users: UserConfig = field(default_factory=UserConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -248,7 +253,8 @@ class RunConfig(_Config):
         check_int("window", self.window, low=1)
         check_float("threshold", self.threshold, low=0, low_open=True, high=1)
         check_int("bootstrap_resamples", self.bootstrap_resamples, low=100)
-        check_int("torch_threads", self.torch_threads, low=0, high=256)
+        check_int("torch_threads", self.torch_threads, low=1, high=256)
+        check_int("shard_size", self.shard_size, low=0)
         for name, kind in (
             ("catalog", CatalogConfig),
             ("users", UserConfig),

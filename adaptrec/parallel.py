@@ -1,0 +1,112 @@
+"""Ray: run a population's shards on many workers (the only module that imports ray).
+
+A run's users are split into fixed shards (``RunConfig.shard_size``), each simulated under its
+own agent by :func:`adaptrec.runner.simulate_shard`, a pure function of (config, shard). Ray
+tasks run the shards wherever there are CPUs and the driver writes them in shard order, so the
+Parquet rows and every metric are identical for 1, 2 or N workers. The catalog and the item
+vectors go to the object store once (``ray.put``), not once per task. A task whose worker dies
+is retried (``max_retries``); it recomputes the same table.
+
+``connect()`` starts an embedded local Ray sized to the machine (dashboard off) unless an
+address (``--address`` or ``RAY_ADDRESS``) names an existing cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from adaptrec.core.catalog import Catalog
+from adaptrec.core.config import RunConfig
+
+
+class ClusterError(ConnectionError):
+    """Ray could not be started or reached (the CLI prints it as one line)."""
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> dict:
+    """Start or join Ray once per process; returns ``ray.cluster_resources()``.
+
+    Args:
+        address: ``None`` = ``$RAY_ADDRESS`` if set, else a new local instance; ``"auto"`` or
+            ``"host:port"`` joins a running cluster.
+        num_cpus: CPUs of a new local instance (default: all of this machine's).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return ray.cluster_resources()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address != "auto":
+        _check_reachable(address)
+    try:
+        ray.init(
+            address=address,
+            num_cpus=None if address else num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            # Workers import adaptrec from the same environment; keep torch/numba per task.
+            runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}},
+        )
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = address or "a new local instance"
+        raise ClusterError(
+            f"--address {where!r} could not be reached ({str(err).splitlines()[0]}); check that "
+            "`ray start --head` runs there and that this machine can reach its port, or omit "
+            "--address for a local run"
+        ) from err
+    return ray.cluster_resources()
+
+
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast (Ray itself retries for minutes) when ``host:port`` does not answer."""
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"--address must be 'auto' or host:port, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        raise ClusterError(
+            f"--address {address!r} could not be reached ({err.strerror or err}); check that "
+            "`ray start --head` runs there and that this machine can reach its port, or omit "
+            "--address for a local run"
+        ) from err
+
+
+def _simulate_shard_task(config_json, agent_name, catalog, item_vectors, user_ids):
+    from adaptrec.runner import simulate_shard
+
+    config = RunConfig.from_json(config_json)  # simulate_shard uses its torch_threads
+    return simulate_shard(config, agent_name, catalog, item_vectors, user_ids)
+
+
+def ray_shard_runner(max_retries: int = 3):
+    """A :data:`adaptrec.runner.ShardRunner` that runs each shard as a Ray task (1 CPU each)."""
+    import ray
+
+    task = ray.remote(num_cpus=1, max_retries=max_retries)(_simulate_shard_task)
+
+    def run(
+        config: RunConfig,
+        agent_name: str,
+        catalog: Catalog,
+        item_vectors: np.ndarray,
+        shards: list[np.ndarray],
+    ) -> Iterator[pa.Table]:
+        catalog_ref, vectors_ref = ray.put(catalog), ray.put(item_vectors)  # once per run
+        config_json = config.to_json()
+        pending = [
+            task.remote(config_json, agent_name, catalog_ref, vectors_ref, users)
+            for users in shards
+        ]
+        for reference in pending:  # in shard order, whatever finishes first
+            yield ray.get(reference)
+
+    return run
