@@ -201,9 +201,10 @@ def test_click_probabilities_are_valid_and_never_beat_the_oracle(population, dat
     assert ((outcome.dwell > 0) == outcome.clicked).all()
 
 
-@given(ars.populations(max_users=3), st.data())
+@given(ars.populations(max_users=4, min_users=2), st.data())
 def test_a_user_steps_the_same_alone_and_in_a_batch(population, data):
     # Catches: per-step randomness or state that depends on the batch (a shared generator).
+    # Broken with: the kernel's examination draws keyed by the row in the batch, not the step.
     from adaptrec.envs import UserPopulation
 
     n = len(population.user_ids_)

@@ -67,7 +67,8 @@ def score_matrices(draw: st.DrawFn, max_rows: int = 6, max_columns: int = 40) ->
 @st.composite
 def slates(draw: st.DrawFn, n_items: int, k: int, batch: int) -> np.ndarray:
     """``(batch, k)`` int64 slates of distinct items in ``[0, n_items)``."""
-    rows = [draw(st.permutations(range(n_items)))[:k] for _ in range(batch)]
+    item = st.integers(0, n_items - 1)
+    rows = [draw(st.lists(item, min_size=k, max_size=k, unique=True)) for _ in range(batch)]
     return np.asarray(rows, dtype=np.int64).reshape(batch, k)
 
 
@@ -114,7 +115,7 @@ def env_configs(max_slate: int = 5) -> st.SearchStrategy[EnvConfig]:
 
 
 @st.composite
-def populations(draw: st.DrawFn, max_users: int = 5) -> UserPopulation:
+def populations(draw: st.DrawFn, max_users: int = 5, min_users: int = 1) -> UserPopulation:
     """A population after 0-12 steps of random or oracle slates: a reachable user state."""
     catalog = make_catalog(draw(catalog_configs()), draw(st.integers(0, 2**16)))
     env = draw(env_configs())
@@ -128,7 +129,7 @@ def populations(draw: st.DrawFn, max_users: int = 5) -> UserPopulation:
             reward=env.reward,
         ),
     )
-    n_users = draw(st.integers(1, max_users))
+    n_users = draw(st.integers(min_users, max_users))
     population.reset(np.arange(n_users) * 7, draw(st.integers(0, 2**16)))
     for _ in range(draw(st.integers(0, 12))):
         # Oracle slates tire the users' best items, so states with stale top lists appear.
