@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cache", type=Path, help="embedding cache (default ~/.cache/adaptrec)")
     run.add_argument("--show-config", action="store_true", help="print the config and exit")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep = sub.add_parser("sweep", help="run a sweep file (TOML) on Ray Tune and rank points")
+    sweep.add_argument("config", type=Path, help="sweep file, e.g. experiments/sweeps/*.toml")
+    sweep.add_argument("--smoke", action="store_true", help="the file's [smoke] sizes")
+    sweep.add_argument("--out", type=Path, help="output folder (default runs/sweep-<name>)")
+    sweep.add_argument("--workers", type=int, help="CPUs of a local Ray (default: all)")
+    sweep.add_argument("--address", help="join a Ray cluster ('auto' or host:port)")
     report = sub.add_parser("report", help="rebuild summary.json, report.md, ctr.png from Parquet")
     report.add_argument("run_dir", type=Path)
     return parser
@@ -197,6 +203,24 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from adaptrec.sweep import load_sweep, run_sweep, sweep_markdown
+
+    sweep = load_sweep(args.config, smoke=args.smoke)  # every trial validated before any runs
+    out = args.out or Path("runs") / f"sweep-{sweep.name}{'-smoke' if args.smoke else ''}"
+    print(f"sweep {sweep.name}: {len(sweep.trials)} trials -> {out}", file=sys.stderr)
+    summary = run_sweep(
+        sweep,
+        out,
+        address=args.address,
+        num_cpus=args.workers,
+        say=lambda message: print(message, file=sys.stderr),
+    )
+    print(sweep_markdown(summary))
+    print(f"wrote {out}/trial=*/, {out}/sweep_summary.json, {out}/sweep.md, {out}/sweep.png")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from adaptrec.report import build_report
 
@@ -211,7 +235,7 @@ def _report(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _run(args) if args.command == "run" else _report(args)
+        return {"run": _run, "sweep": _sweep, "report": _report}[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, ConnectionError) as err:
         return _fail(str(err))
     except KeyboardInterrupt:

@@ -1,0 +1,163 @@
+"""Sweeps on Ray Tune: validation first, ranked results, resume, and a killed worker."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from adaptrec.sweep import finished, load_sweep, run_sweep, trial_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+ADAPTREC = Path(sys.executable).with_name("adaptrec")
+
+SWEEP = """
+name = "tiny"
+agent = "llm-cosine"
+metric = "share_of_oracle"
+mode = "max"
+seeds = [0, 1]
+[base]
+n_users = {users}
+n_steps = {steps}
+window = 5
+encoder = "hashing"
+agents = ["llm-cosine"]
+bootstrap_resamples = 200
+[base.catalog]
+n_items = 120
+[grid]
+"llm_cosine.epsilon" = [0.0, 0.2]
+"""
+
+
+def sweep_file(tmp_path, users=12, steps=16, extra=""):
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP.format(users=users, steps=steps) + extra)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('"llm_cosine.epsilo" = [0.1]\n', "unknown config field llm_cosine.epsilo; allowed:"),
+        ('"users.drift_step" = [0]\n', "users.drift_step must be >= 1, got 0 (in the sweep point"),
+        ('"users.drift" = ["sideways"]\n', "users.drift must be one of 'none', 'abrupt'"),
+    ],
+)
+def test_a_bad_field_fails_before_any_trial_starts(tmp_path, extra, message):
+    result = subprocess.run(
+        [
+            str(ADAPTREC),
+            "sweep",
+            str(sweep_file(tmp_path, extra=extra)),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_unknown_sweep_keys_are_named(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "x"\nmetrik = "ctr"\n[grid]\n"seed" = [1]\n')
+    with pytest.raises(ValueError, match="unknown sweep key 'metrik'; allowed: name, agent"):
+        load_sweep(path)
+
+
+def test_the_example_sweeps_validate_at_both_sizes():
+    for path in (ROOT / "experiments" / "sweeps").glob("*.toml"):
+        assert len(load_sweep(path).trials) == len(load_sweep(path, smoke=True).trials) >= 8
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    from adaptrec.parallel import connect
+
+    connect(num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+def test_sweep_ranks_points_resumes_and_never_reruns_a_finished_trial(ray_session, tmp_path):
+    sweep = load_sweep(sweep_file(tmp_path))
+    out = tmp_path / "out"
+    summary = run_sweep(sweep, out, say=lambda message: None)
+    assert [row["llm_cosine.epsilon"] for row in summary["points"]] in ([0.0, 0.2], [0.2, 0.0])
+    estimates = [row["share_of_oracle"]["estimate"] for row in summary["points"]]
+    assert estimates == sorted(estimates, reverse=True)
+    for row in summary["points"]:
+        assert row["n_users"] == 24 and row["seeds"] == [0, 1]
+    for name in ("sweep_summary.json", "sweep.md", "sweep.png"):
+        assert (out / name).is_file()
+    stamps = {
+        t.id: (trial_dir(out, t) / "steps" / "llm-cosine.parquet").stat().st_mtime_ns
+        for t in sweep.trials
+    }
+
+    # an interrupted trial: its log never got its final name
+    victim = sweep.trials[1]
+    (trial_dir(out, victim) / "summary.json").unlink()
+    (trial_dir(out, victim) / "steps" / "llm-cosine.parquet").unlink()
+    said = []
+    again = run_sweep(sweep, out, say=said.append)
+    assert said == ["continuing: 3 of 4 trials already finished"]
+    assert again == summary  # the rerun trial reproduced its rows exactly
+    for trial in sweep.trials:
+        path = trial_dir(out, trial) / "steps" / "llm-cosine.parquet"
+        assert pq.read_metadata(path).num_rows == 12 * 16 * 5
+        if trial is not victim:
+            assert path.stat().st_mtime_ns == stamps[trial.id]
+    assert all(finished(t, out) for t in sweep.trials)
+
+
+def _trial_worker_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"ray::ImplicitFunc"):
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_trial_whose_worker_is_killed_is_retried_and_runs_exactly_once(ray_session, tmp_path):
+    sweep = load_sweep(sweep_file(tmp_path, users=150, steps=150))
+    out = tmp_path / "out"
+    result = {}
+    thread = threading.Thread(
+        target=lambda: result.update(run_sweep(sweep, out, say=lambda m: None))
+    )
+    thread.start()
+    killed, deadline = [], time.monotonic() + 180
+    while not killed and thread.is_alive() and time.monotonic() < deadline:
+        pids = _trial_worker_pids()
+        if pids:
+            time.sleep(0.5)  # let it get into the simulation
+            os.kill(pids[0], signal.SIGKILL)  # a real kill -9 of a trial's worker
+            killed.append(pids[0])
+        time.sleep(0.05)
+    thread.join(timeout=600)
+    assert killed, "no trial worker was seen running"
+    assert len(result["points"]) == 2
+    for trial in sweep.trials:
+        folder = trial_dir(out, trial)
+        assert pq.read_metadata(folder / "steps" / "llm-cosine.parquet").num_rows == 150 * 150 * 5
+        assert not list((folder / "steps").glob("*.tmp"))
+        assert json.loads((folder / "summary.json").read_text())["config"]["seed"] == trial.seed
