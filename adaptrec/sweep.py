@@ -188,15 +188,29 @@ def finished(trial: Trial, out_dir: Path) -> bool:
     return RunConfig.from_dict(done["config"]) == trial.config
 
 
-def _trainable(params: dict, configs: dict[str, str], out_dir: str) -> None:
+def tune_metrics(summary: dict[str, Any], agent: str) -> dict[str, float]:
+    """One agent's figures as flat numbers for Tune: ``ctr``, ``regret``, ... (estimates), and
+    ``time_to_adapt`` / ``recovery`` medians (NaN when censored) with their reached fractions."""
+    figures = summary["agents"][agent]
+    out = {}
+    for name in METRICS:
+        estimate = figures[name]["estimate"]
+        out[name] = float("nan") if estimate is None else float(estimate)
+    out["adapted_fraction"] = float(figures["time_to_adapt"]["adapted_fraction"])
+    recovered = figures["recovery"]["recovered_fraction"]
+    out["recovered_fraction"] = float("nan") if recovered is None else float(recovered)
+    return out
+
+
+def _trainable(params: dict, configs: dict[str, str], out_dir: str, agent: str) -> None:
     from ray import tune
 
     from adaptrec.runner import run_experiment
 
     trial_id = params["trial"]
     config = RunConfig.from_json(configs[trial_id])
-    run_experiment(config, Path(out_dir) / f"trial={trial_id}")
-    tune.report({"done": 1})
+    summary = run_experiment(config, Path(out_dir) / f"trial={trial_id}")
+    tune.report(tune_metrics(summary, agent))
 
 
 def run_sweep(
@@ -224,7 +238,9 @@ def run_sweep(
 
         configs = {t.id: t.config.to_json() for t in pending}
         trainable = tune.with_resources(
-            tune.with_parameters(_trainable, configs=configs, out_dir=str(out.resolve())),
+            tune.with_parameters(
+                _trainable, configs=configs, out_dir=str(out.resolve()), agent=sweep.agent
+            ),
             {"cpu": 1},
         )
         tuner = tune.Tuner(
@@ -240,6 +256,8 @@ def run_sweep(
         results = tuner.fit()
         if results.errors:
             raise RuntimeError(f"{len(results.errors)} trial(s) failed: {results.errors[0]}")
+        arrived = sum(r.metrics.get(sweep.metric) is not None for r in results)
+        say(f"Tune: {arrived} trial(s) reported {sweep.metric}")
     return summarise(sweep, out)
 
 

@@ -207,3 +207,49 @@ def test_one_and_two_ray_workers_write_the_same_run(tmp_path):
         assert (tmp_path / "one" / name).read_text() == (tmp_path / "two" / name).read_text()
     for path in (tmp_path / "one" / "steps").glob("*.parquet"):
         assert path.read_bytes() == (tmp_path / "two" / "steps" / path.name).read_bytes()
+
+
+def test_address_auto_joins_a_running_cluster_and_writes_the_same_run(tmp_path):
+    import socket
+
+    ray_cli = Path(sys.executable).with_name("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = subprocess.run(
+        [
+            str(ray_cli),
+            "start",
+            "--head",
+            "--num-cpus",
+            "2",
+            "--include-dashboard=false",
+            f"--port={port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        common = [
+            "run",
+            "--users",
+            30,
+            "--steps",
+            20,
+            "--shard-size",
+            10,
+            "--encoder",
+            "hashing",
+            "--cache",
+            tmp_path / "cache",
+            "--quiet",
+        ]
+        joined = adaptrec(*common, "--address", "auto", "--out", tmp_path / "cluster")
+        local = adaptrec(*common, "--out", tmp_path / "local")
+        assert joined.returncode == 0 and local.returncode == 0, joined.stderr
+        for path in (tmp_path / "local" / "steps").glob("*.parquet"):
+            assert path.read_bytes() == (tmp_path / "cluster" / "steps" / path.name).read_bytes()
+    finally:
+        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)

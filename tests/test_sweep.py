@@ -114,7 +114,10 @@ def test_sweep_ranks_points_resumes_and_never_reruns_a_finished_trial(ray_sessio
     (trial_dir(out, victim) / "steps" / "llm-cosine.parquet").unlink()
     said = []
     again = run_sweep(sweep, out, say=said.append)
-    assert said == ["continuing: 3 of 4 trials already finished"]
+    assert said == [
+        "continuing: 3 of 4 trials already finished",
+        "Tune: 1 trial(s) reported share_of_oracle",
+    ]
     assert again == summary  # the rerun trial reproduced its rows exactly
     for trial in sweep.trials:
         path = trial_dir(out, trial) / "steps" / "llm-cosine.parquet"
