@@ -67,7 +67,7 @@ _KEYS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: it holds a dict (the point's values)
 class Trial:
     """One (point, seed) of a sweep: its id, its point's index and values, and its config."""
 
@@ -78,7 +78,7 @@ class Trial:
     config: RunConfig
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Sweep:
     name: str
     agent: str

@@ -150,11 +150,13 @@ def test_a_trial_whose_worker_is_killed_is_retried_and_runs_exactly_once(ray_ses
     thread.start()
     killed, deadline = [], time.monotonic() + 180
     while not killed and thread.is_alive() and time.monotonic() < deadline:
-        pids = _trial_worker_pids()
-        if pids:
-            time.sleep(0.5)  # let it get into the simulation
-            os.kill(pids[0], signal.SIGKILL)  # a real kill -9 of a trial's worker
-            killed.append(pids[0])
+        for pid in _trial_worker_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)  # a real kill -9 of a trial's worker
+            except ProcessLookupError:
+                continue  # it finished between the scan and the kill
+            killed.append(pid)
+            break
         time.sleep(0.05)
     thread.join(timeout=600)
     assert killed, "no trial worker was seen running"
@@ -164,3 +166,38 @@ def test_a_trial_whose_worker_is_killed_is_retried_and_runs_exactly_once(ray_ses
         assert pq.read_metadata(folder / "steps" / "llm-cosine.parquet").num_rows == 150 * 150 * 5
         assert not list((folder / "steps").glob("*.tmp"))
         assert json.loads((folder / "summary.json").read_text())["config"]["seed"] == trial.seed
+
+
+def test_a_killed_driver_then_the_same_command_finishes_every_trial_once(tmp_path):
+    path = sweep_file(tmp_path, users=60, steps=60)
+    out = tmp_path / "out"
+    command = [str(ADAPTREC), "sweep", str(path), "--out", str(out), "--workers", "2"]
+    driver = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and driver.poll() is None:
+        if list(out.glob("trial=*/summary.json")):  # at least one trial done, others not
+            break
+        time.sleep(0.05)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and everything it started
+    driver.wait(timeout=60)
+    sweep = load_sweep(path)
+    done_before = {t.id for t in sweep.trials if finished(t, out)}
+    assert 0 < len(done_before) < len(sweep.trials), "the kill did not land mid-sweep"
+    stamps = {
+        t: (trial_dir(out, t) / "summary.json").stat().st_mtime_ns
+        for t in sweep.trials
+        if t.id in done_before
+    }
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"continuing: {len(done_before)} of 4 trials already finished" in again.stderr
+    for trial in sweep.trials:
+        assert finished(trial, out)
+        log = trial_dir(out, trial) / "steps" / "llm-cosine.parquet"
+        assert pq.read_metadata(log).num_rows == 60 * 60 * 5  # never duplicated
+        if trial.id in stamps:  # finished trials were not run again
+            summary = trial_dir(out, trial) / "summary.json"
+            assert summary.stat().st_mtime_ns == stamps[trial.id]
