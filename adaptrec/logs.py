@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,11 @@ class StepWriter:
         row_group_rows: int = 262_144,
     ) -> None:
         self.path = steps_path(out_dir, agent)
-        self.tmp_path = self.path.with_suffix(".parquet.tmp")
+        # A name of its own: two processes writing the same log (e.g. a worker orphaned by a
+        # killed driver and the rerun) never interleave bytes; the last complete rename wins.
+        self.tmp_path = self.path.with_name(
+            f"{self.path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+        )
         self.agent = agent
         self.row_group_rows = row_group_rows
         metadata = {

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -295,7 +296,7 @@ def plot(arrays: dict[str, dict[str, Any]], config: RunConfig, path: Path) -> No
     top.legend(loc="best", fontsize=8)
     top.set_title(f"{config.n_users} users; 95% bands over users")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.png")
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, path)

@@ -163,12 +163,15 @@ def test_ctrl_c_mid_run_loses_nothing_and_the_rerun_continues(tmp_path):
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
     # The seed agent's log exists under its temporary name exactly while it is being written.
-    writing = out / "steps" / "llm-cosine.parquet.tmp"
+    def writing():
+        return list((out / "steps").glob("llm-cosine.parquet.*.tmp"))
+
     deadline = time.monotonic() + 120
-    while not writing.exists() and time.monotonic() < deadline:
+    while not writing() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert writing.exists(), "the run never reached the seed agent"
+    assert writing(), "the run never reached the seed agent"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr

@@ -67,7 +67,7 @@ def test_a_rerun_continues_keeps_finished_agents_and_never_duplicates_rows(tmp_p
     kept = tmp_path / "steps" / "random.parquet"
     kept_stat = kept.stat()
     (tmp_path / "steps" / "popularity.parquet").unlink()  # as if killed during popularity
-    (tmp_path / "steps" / "popularity.parquet.tmp").write_bytes(b"half a file")
+    (tmp_path / "steps" / "popularity.parquet.123-abc.tmp").write_bytes(b"half a file")
     summary = run_experiment(config, tmp_path)
     assert kept.stat().st_mtime_ns == kept_stat.st_mtime_ns  # not run again
     assert not list((tmp_path / "steps").glob("*.tmp"))

@@ -5,10 +5,10 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from ray_processes import pids_titled
 
 from adaptrec.core.catalog import make_catalog
 from adaptrec.core.config import default_run_config
@@ -58,19 +58,6 @@ def test_ray_workers_write_exactly_the_rows_of_a_local_run(local_ray, tmp_path, 
     assert remote.num_rows == 60 * 40 * 5
 
 
-def _shard_worker_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                title = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"ray::_simulate_shard_task" in title:
-                pids.append(int(entry.name))
-    return pids
-
-
 def test_a_worker_killed_mid_shard_is_retried_and_nothing_is_lost(local_ray, tmp_path):
     from adaptrec.parallel import ray_shard_runner
 
@@ -91,7 +78,7 @@ def test_a_worker_killed_mid_shard_is_retried_and_nothing_is_lost(local_ray, tmp
     thread.start()
     killed, deadline = [], time.monotonic() + 120
     while not killed and thread.is_alive() and time.monotonic() < deadline:
-        pids = _shard_worker_pids()
+        pids = pids_titled(b"ray::_simulate_shard_task")
         if pids:
             os.kill(pids[0], signal.SIGKILL)  # a real kill -9 of a busy worker
             killed.append(pids[0])

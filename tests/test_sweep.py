@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from ray_processes import pids_titled
 
 from adaptrec.sweep import finished, load_sweep, run_sweep, trial_dir
 
@@ -127,19 +129,6 @@ def test_sweep_ranks_points_resumes_and_never_reruns_a_finished_trial(ray_sessio
     assert all(finished(t, out) for t in sweep.trials)
 
 
-def _trial_worker_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                title = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if title.startswith(b"ray::ImplicitFunc"):
-                pids.append(int(entry.name))
-    return pids
-
-
 def test_a_trial_whose_worker_is_killed_is_retried_and_runs_exactly_once(ray_session, tmp_path):
     sweep = load_sweep(sweep_file(tmp_path, users=150, steps=150))
     out = tmp_path / "out"
@@ -150,7 +139,7 @@ def test_a_trial_whose_worker_is_killed_is_retried_and_runs_exactly_once(ray_ses
     thread.start()
     killed, deadline = [], time.monotonic() + 180
     while not killed and thread.is_alive() and time.monotonic() < deadline:
-        for pid in _trial_worker_pids():
+        for pid in pids_titled(b"ray::ImplicitFunc"):
             try:
                 os.kill(pid, signal.SIGKILL)  # a real kill -9 of a trial's worker
             except ProcessLookupError:
@@ -193,7 +182,10 @@ def test_a_killed_driver_then_the_same_command_finishes_every_trial_once(tmp_pat
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
-    assert f"continuing: {len(done_before)} of 4 trials already finished" in again.stderr
+    # Ray workers run in sessions of their own, so one may finish its trial after the kill:
+    # at least the trials finished before are reported finished.
+    continued = re.search(r"continuing: (\d+) of 4 trials already finished", again.stderr)
+    assert continued and len(done_before) <= int(continued.group(1)) < 4
     for trial in sweep.trials:
         assert finished(trial, out)
         log = trial_dir(out, trial) / "steps" / "llm-cosine.parquet"
