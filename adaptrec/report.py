@@ -79,13 +79,11 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[RunConfig, dict[str, dict
     return config, dict(sorted(arrays.items(), key=lambda item: _order(item[0])))
 
 
-def _adaptation(steps: np.ndarray, config: RunConfig, rng) -> dict[str, Any]:
+def _adaptation(steps: np.ndarray, config: RunConfig, rng, fraction_key: str) -> dict[str, Any]:
+    """Median steps with its interval, the share of users that got there, and their count."""
     interval = bootstrap_interval(steps, "median", resamples=config.bootstrap_resamples, rng=rng)
-    return {
-        **interval.to_dict(),
-        "reached_fraction": float(np.isfinite(steps).mean()) if steps.size else None,
-        "n_users": int(steps.size),
-    }
+    reached = float(np.isfinite(steps).mean()) if steps.size else None
+    return {**interval.to_dict(), fraction_key: reached, "n_users": int(steps.size)}
 
 
 def agent_summary(data: dict[str, Any], config: RunConfig, agent_index: int) -> dict[str, Any]:
@@ -107,20 +105,12 @@ def agent_summary(data: dict[str, Any], config: RunConfig, agent_index: int) -> 
         "share_of_oracle": interval(expected.sum(axis=1) / oracle.sum(axis=1)),
     }
     for suffix, achieved in (("", expected), ("_realised", clicks)):
-        adapt = _adaptation(
-            time_to_adapt(achieved, oracle, window=window, threshold=threshold, drift_step=drift),
-            config,
-            rng(),
+        adapt = time_to_adapt(
+            achieved, oracle, window=window, threshold=threshold, drift_step=drift
         )
-        adapt["adapted_fraction"] = adapt.pop("reached_fraction")
-        out[f"time_to_adapt{suffix}"] = adapt
-        recover = _adaptation(
-            recovery_time(achieved, oracle, drift, window=window, threshold=threshold),
-            config,
-            rng(),
-        )
-        recover["recovered_fraction"] = recover.pop("reached_fraction")
-        out[f"recovery{suffix}"] = recover
+        out[f"time_to_adapt{suffix}"] = _adaptation(adapt, config, rng(), "adapted_fraction")
+        recover = recovery_time(achieved, oracle, drift, window=window, threshold=threshold)
+        out[f"recovery{suffix}"] = _adaptation(recover, config, rng(), "recovered_fraction")
     drifting = (drift >= window) & (drift + window <= expected.shape[1])
     rows = np.nonzero(drifting)[0]
     before = np.array([clicks[r, drift[r] - window : drift[r]].mean() / k for r in rows])

@@ -104,10 +104,12 @@ def shown_in_history(history: np.ndarray, n_items: int) -> np.ndarray:
     return shown[:, :n_items]
 
 
-# Scores of the built-in agents lie in [-1, 1] or are counts; this many units below puts an
-# item under every other candidate without reordering the rest.
 def demote(scores: np.ndarray, mask: np.ndarray, amount: float) -> np.ndarray:
-    """``scores - amount`` where ``mask``, else ``scores`` (a new array)."""
+    """``scores - amount`` where ``mask``, else ``scores`` (a new array).
+
+    With ``amount`` larger than the range of the scores, every masked item ranks below every
+    other one, and the order within each group is kept.
+    """
     return np.where(mask, scores - amount, scores)
 
 
