@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--users", type=int, help="simulated users (default 400)")
     run.add_argument("--steps", type=int, help="steps per user (default 300)")
     run.add_argument("--agents", help=f"comma-separated, from {','.join(AGENT_NAMES)}")
+    run.add_argument(
+        "--data",
+        help="synthetic (default) or movielens:PATH - real movies, users calibrated from the "
+        "MovieLens ratings in directory PATH (ml-latest(-small), ml-100k or ml-1m)",
+    )
     run.add_argument("--encoder", help="minilm (default), hashing, or a model directory")
     run.add_argument("--seed", type=int, help="root seed (default 0)")
     run.add_argument("--drift", choices=("none", "abrupt", "gradual"), help="preference drift")
@@ -65,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--overwrite", action="store_true", help="replace a different run already in --out"
     )
-    run.add_argument("--cache", type=Path, help="embedding cache (default ~/.cache/adaptrec)")
+    run.add_argument(
+        "--cache", type=Path, help="embedding and calibration cache (default ~/.cache/adaptrec)"
+    )
     run.add_argument("--show-config", action="store_true", help="print the config and exit")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep = sub.add_parser("sweep", help="run a sweep file (TOML) on Ray Tune and rank points")
@@ -99,6 +106,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
         )
     if args.agents is not None:
         top["agents"] = tuple(a.strip() for a in args.agents.split(",") if a.strip())
+    if args.data is not None:
+        top["data"] = args.data
     if args.encoder is not None:
         top["encoder"] = args.encoder
     if args.seed is not None:

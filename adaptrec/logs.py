@@ -68,6 +68,7 @@ class StepWriter:
         agent: str,
         config_json: str,
         row_group_rows: int = 262_144,
+        provenance: dict[str, Any] | None = None,
     ) -> None:
         self.path = steps_path(out_dir, agent)
         # A name of its own: two processes writing the same log (e.g. a worker orphaned by a
@@ -82,6 +83,8 @@ class StepWriter:
             b"adaptrec.config": config_json.encode(),
             b"adaptrec.agent": agent.encode(),
         }
+        if provenance is not None:  # e.g. the data set and fit quality of calibrated users
+            metadata[b"adaptrec.data"] = json.dumps(provenance, sort_keys=True).encode()
         self.schema = STEP_SCHEMA.with_metadata(metadata)
         self._pending: list[dict[str, np.ndarray]] = []
         self._pending_rows = 0
@@ -143,7 +146,8 @@ def step_table(agent: str, batches: list[dict[str, np.ndarray]]) -> pa.Table:
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The adaptrec metadata of one step file: schema version, agent and config (dict)."""
+    """The adaptrec metadata of one step file: schema version, agent, config (dict) and data
+    (the catalog's provenance dict, ``None`` for synthetic catalogs)."""
     meta = pq.read_schema(path).metadata or {}
     if b"adaptrec.config" not in meta:
         raise ValueError(f"{path} is not an adaptrec step log (no adaptrec.config metadata)")
@@ -151,6 +155,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         "schema_version": meta[b"adaptrec.schema_version"].decode(),
         "agent": meta[b"adaptrec.agent"].decode(),
         "config": json.loads(meta[b"adaptrec.config"]),
+        "data": json.loads(meta[b"adaptrec.data"]) if b"adaptrec.data" in meta else None,
     }
 
 

@@ -5,8 +5,12 @@ run prints can be rebuilt from its ``steps/*.parquet`` files.
 
 summary.json keys (``null`` stands for a value that does not exist, e.g. a censored median):
 
-* ``schema_version`` - 1; ``config`` - the run's config; ``window`` - the trailing window in
-  steps; ``threshold`` - the fraction of the oracle that counts as adapted;
+* ``schema_version`` - 1; ``config`` - the run's config; ``data`` - ``null`` for a synthetic
+  catalog, else the real data and the calibration's held-out quality (``source``, ``format``,
+  ``path``, ``content_sha256``, ``ratings``, ``users``, ``movies``, ``movies_with_tags``,
+  ``link``, ``test_ratings``, ``rmse``, ``train_rmse``, ``auc`` (mean per-user AUC of liked
+  over disliked held-out movies), ``auc_users``, ``auc_pooled``); ``window`` - the trailing
+  window in steps; ``threshold`` - the fraction of the oracle that counts as adapted;
   ``confidence_level`` - 0.95; ``bootstrap_resamples``.
 * ``agents.<name>`` - one entry per agent, each an interval ``{estimate, low, high}`` (95%
   percentile bootstrap over users) unless said otherwise:
@@ -64,19 +68,23 @@ def _order(name: str) -> int:
     return AGENT_NAMES.index(name) if name in AGENT_NAMES else len(AGENT_NAMES)
 
 
-def load_run(run_dir: str | os.PathLike[str]) -> tuple[RunConfig, dict[str, dict[str, Any]]]:
-    """The run's config and each agent's per-(user, step) arrays, read from Parquet only."""
+def load_run(
+    run_dir: str | os.PathLike[str],
+) -> tuple[RunConfig, dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """The run's config, each agent's per-(user, step) arrays and the data provenance (``None``
+    for a synthetic catalog), read from Parquet only."""
     arrays: dict[str, dict[str, Any]] = {}
     config: RunConfig | None = None
+    data: dict[str, Any] | None = None
     for path in step_files(run_dir):
         meta = read_metadata(path)
         file_config = RunConfig.from_dict(meta["config"])
         if config is not None and file_config != config:
             raise ValueError(f"{path} was written by a different run config than its neighbours")
-        config = file_config
+        config, data = file_config, meta["data"]
         arrays[meta["agent"]] = read_agent_arrays(path)
     assert config is not None
-    return config, dict(sorted(arrays.items(), key=lambda item: _order(item[0])))
+    return config, dict(sorted(arrays.items(), key=lambda item: _order(item[0]))), data
 
 
 def _adaptation(steps: np.ndarray, config: RunConfig, rng, fraction_key: str) -> dict[str, Any]:
@@ -124,10 +132,11 @@ def agent_summary(data: dict[str, Any], config: RunConfig, agent_index: int) -> 
 
 def compute_summary(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(summary, arrays)``: the summary.json dict and the per-agent arrays behind it."""
-    config, arrays = load_run(run_dir)
+    config, arrays, data = load_run(run_dir)
     summary = {
         "schema_version": SUMMARY_VERSION,
         "config": config.to_dict(),
+        "data": data,
         "window": config.window,
         "threshold": config.threshold,
         "confidence_level": 0.95,
@@ -180,6 +189,29 @@ def table_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
     return rows
 
 
+def calibration_lines(data: dict[str, Any], calibration: dict[str, Any]) -> list[str]:
+    """The report's account of calibrated users: the data, the fit and its held-out quality."""
+    return [
+        "## Calibrated users",
+        "",
+        f"Data: `{data['path']}` ({data['format']}; {data['ratings']:,} ratings by "
+        f"{data['users']:,} people of {data['movies']:,} movies; {data['movies_with_tags']:,} "
+        f"movies with tags; sha256 {data['content_sha256'][:12]}...). Ratings model: biased "
+        f"matrix factorisation, {calibration['factors']} factors, ALS, fitted on "
+        f"{1 - calibration['test_fraction']:.0%} of the ratings. Click link: {data['link']}. "
+        "Drift moves a user towards another real person.",
+        "",
+        "| held-out check | value |",
+        "|---|---|",
+        f"| RMSE of predicted stars ({data['test_ratings']:,} held-out ratings) | "
+        f"{data['rmse']:.3f} (train {data['train_rmse']:.3f}) |",
+        f"| AUC, liked (>= 4 stars) above disliked (<= 2), mean over {data['auc_users']} users | "
+        f"{data['auc']:.3f} |",
+        f"| AUC, same, all pairs pooled | {data['auc_pooled']:.3f} |",
+        "",
+    ]
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """report.md: what was run, the table, how to read it, and the plot."""
     cfg = summary["config"]
@@ -191,13 +223,24 @@ def markdown(summary: dict[str, Any]) -> str:
         if users["drift"] != "none"
         else "no drift"
     )
+    data = summary.get("data")
+    items = (
+        f"{cfg['catalog']['n_items']} synthetic items"
+        if data is None
+        else f"the {data['movies']:,} movies of MovieLens ({data['format']}), each user "
+        "calibrated from one real person's ratings"
+    )
     lines = [
         "# adaptrec run report",
         "",
         f"{cfg['n_users']} simulated users x {cfg['n_steps']} steps, slates of "
-        f"{env['slate_size']} from {cfg['catalog']['n_items']} items, {drift}; "
+        f"{env['slate_size']} from {items}, {drift}; "
         f"item text encoder `{cfg['encoder']}`; seed {cfg['seed']}.",
         "",
+    ]
+    if data is not None:
+        lines += calibration_lines(data, cfg["calibration"])
+    lines += [
         "| " + " | ".join(TABLE_COLUMNS) + " |",
         "|" + "---|" * len(TABLE_COLUMNS),
     ]

@@ -163,7 +163,7 @@ def run_agent(
         )
     else:
         tables = shard_runner(config, agent_name, catalog, item_vectors, parts)
-    with StepWriter(out_dir, agent_name, config.to_json()) as writer:
+    with StepWriter(out_dir, agent_name, config.to_json(), provenance=catalog.provenance) as writer:
         for table in tables:
             writer.add_table(table)
     if progress is not None:
@@ -232,6 +232,23 @@ def default_out_dir(config: RunConfig) -> Path:
     return Path("runs") / f"run-{config.digest()}"
 
 
+def build_catalog(
+    config: RunConfig,
+    cache_dir: str | os.PathLike[str] | None = None,
+    on_event: Callable[[str], None] | None = None,
+) -> Catalog:
+    """The run's catalog: synthetic from ``config.catalog``, or real movies with users
+    calibrated from MovieLens (``config.data = 'movielens:PATH'``; cached in ``cache_dir``)."""
+    if config.data == "synthetic":
+        from adaptrec.core.catalog import make_catalog
+
+        return make_catalog(config.catalog, config.seed)
+    from adaptrec.data.calibration import calibrated_catalog
+
+    path = config.data.split(":", 1)[1]
+    return calibrated_catalog(path, config.calibration, cache_dir, on_event)
+
+
 def run_experiment(
     config: RunConfig,
     out_dir: str | os.PathLike[str],
@@ -247,21 +264,33 @@ def run_experiment(
     Resumable: agents whose complete log is already in ``out_dir`` are not run again. Returns
     the summary dict (also written to ``out_dir/summary.json``).
     """
-    from adaptrec.core.catalog import make_catalog
     from adaptrec.core.encoders import make_encoder
     from adaptrec.report import build_report
 
     say = on_event or (lambda message: None)
+    if config.data != "synthetic":  # a wrong directory fails before any output is created
+        from adaptrec.data.movielens import DataFormatError, detect_format
+
+        try:
+            detect_format(config.data.split(":", 1)[1])
+        except DataFormatError as err:
+            raise DataFormatError(f"data {config.data!r}: {err}") from err
     done = prepare_run_dir(config, out_dir, overwrite)
     if done:
         say(f"continuing: {', '.join(done)} already finished in {out_dir}")
-    catalog = make_catalog(config.catalog, config.seed)
     todo = [name for name in config.agents if name not in done]
-    if todo:
-        encoder = make_encoder(config.encoder, cache_dir)
-        say(f"encoding {catalog.n_items} item texts with {config.encoder}")
-        with torch_threads(config.torch_threads):  # the vectors, too, are the config's
-            vectors = encoder.encode(list(catalog.texts))
-        for name in todo:
-            run_agent(config, name, catalog, vectors, out_dir, progress, shard_runner)
+    if not todo:
+        return build_report(out_dir)
+    catalog = build_catalog(config, cache_dir, say)
+    if config.env.slate_size > catalog.n_items:
+        raise ValueError(
+            f"env.slate_size must be <= the catalog's {catalog.n_items} items, "
+            f"got {config.env.slate_size}"
+        )
+    encoder = make_encoder(config.encoder, cache_dir)
+    say(f"encoding {catalog.n_items} item texts with {config.encoder}")
+    with torch_threads(config.torch_threads):  # the vectors, too, are the config's
+        vectors = encoder.encode(list(catalog.texts))
+    for name in todo:
+        run_agent(config, name, catalog, vectors, out_dir, progress, shard_runner)
     return build_report(out_dir)

@@ -62,3 +62,32 @@ def default_catalog() -> Catalog:
 def default_vectors(minilm: CachedEncoder, default_catalog: Catalog) -> np.ndarray:
     """MiniLM vectors of the default catalog; also fills the session cache for the CLI tests."""
     return minilm.encode(list(default_catalog.texts))
+
+
+def movielens_small_path():
+    """ml-latest-small, read in place from ``../shared/data`` (research licence: never copied
+    into the repository); ``$ADAPTREC_ML_LATEST_SMALL`` overrides the location."""
+    from pathlib import Path
+
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-latest-small"
+    path = Path(os.environ.get("ADAPTREC_ML_LATEST_SMALL", default))
+    if not (path / "ratings.csv").is_file():
+        raise FileNotFoundError(
+            f"ml-latest-small not found at {path}: the tests read it from ../shared/data (set "
+            "ADAPTREC_ML_LATEST_SMALL to its directory)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def movielens_small():
+    return movielens_small_path()
+
+
+@pytest.fixture(scope="session")
+def movielens_catalog(movielens_small, cache_dir) -> Catalog:
+    """Users calibrated from ml-latest-small with the default calibration, fitted once."""
+    from adaptrec.core.config import CalibrationConfig
+    from adaptrec.data.calibration import calibrated_catalog
+
+    return calibrated_catalog(movielens_small, CalibrationConfig(), cache_dir)

@@ -39,6 +39,7 @@ def test_main_job_runs_and_writes_every_report_file(cli_run):
         assert (out / name).is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["window"] == 20 and summary["threshold"] == 0.9
+    assert summary["data"] is None  # synthetic catalog
     for figures in summary["agents"].values():
         assert {"ctr", "regret", "time_to_adapt", "recovery"} <= set(figures)
         assert figures["ctr"]["low"] <= figures["ctr"]["estimate"] <= figures["ctr"]["high"]
@@ -77,6 +78,8 @@ def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_
         (["report", "/no/such/run"], "run_dir must be a run folder"),
         (["run", "--config", "/no/such.json"], "--config must be a JSON file"),
         (["run", "--workers", "2"], "--workers 2 needs --shard-size smaller than --users"),
+        (["run", "--data", "csv:ratings"], "data must be 'synthetic' or 'movielens:PATH'"),
+        (["run", "--data", "movielens:/no/such/dir"], "'/no/such/dir' (no such directory)"),
         (
             ["run", "--address", "127.0.0.1:1", "--shard-size", "50"],
             "--address '127.0.0.1:1' could not be reached",
@@ -90,6 +93,39 @@ def test_common_mistakes_print_one_line_and_exit_2(args, message, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("adaptrec: error: ")
     assert message in lines[0]
+
+
+def test_movielens_run_reports_the_calibration_and_rebuilds_it_from_parquet(
+    tmp_path, cache_dir, movielens_catalog, movielens_small
+):
+    """``--data movielens:PATH``: real movies and calibrated users, the fit's held-out quality
+    in summary.json and report.md, all recomputable from the Parquet files; a directory that
+    is not MovieLens fails in one line before any output exists."""
+    out = tmp_path / "ml"
+    args = ["run", "--data", f"movielens:{movielens_small}", "--encoder", "hashing"]
+    result = adaptrec(*args, "--users", 30, "--steps", 40, "--out", out, "--cache", cache_dir)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    data = summary["data"]
+    assert (data["format"], data["ratings"], data["users"], data["movies"]) == (
+        "ml-latest",
+        100_836,
+        610,
+        9_742,
+    )
+    assert data == movielens_catalog.provenance | {"path": str(movielens_small)}
+    assert data["auc"] >= 0.75
+    report = (out / "report.md").read_text()
+    assert "from the 9,742 movies of MovieLens (ml-latest)" in report
+    assert f"| {data['rmse']:.3f} (train" in report and "## Calibrated users" in report
+    before = (out / "summary.json").read_text()
+    (out / "summary.json").unlink()
+    assert adaptrec("report", out).returncode == 0
+    assert (out / "summary.json").read_text() == before
+    wrong = adaptrec("run", "--data", f"movielens:{tmp_path}", "--out", tmp_path / "never")
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
+    assert "is not a MovieLens directory" in wrong.stderr
+    assert not (tmp_path / "never").exists()
 
 
 def test_a_config_file_with_an_unknown_field_is_named(tmp_path):

@@ -6,11 +6,12 @@ from adaptrec.core.config import RunConfig, UserConfig, default_run_config
 
 
 def test_json_round_trip_preserves_every_field_and_digest():
-    config = default_run_config(123, 77, seed=9, agents=("random", "oracle"))
+    config = default_run_config(123, 77, seed=9, agents=("random", "oracle"), data="movielens:d")
     again = RunConfig.from_json(json.dumps(config.to_dict()))
     assert again == config
     assert again.digest() == config.digest()
     assert again.agents == ("random", "oracle")  # lists come back as tuples
+    assert again.data == "movielens:d"
 
 
 def test_default_drift_is_halfway_and_episode_spans_the_run():
@@ -33,6 +34,9 @@ def test_unknown_field_names_the_path_and_the_allowed_fields():
         ({"users": {"drift": "sudden"}}, "users.drift must be one of 'none', 'abrupt', 'gradual'"),
         ({"env": {"slate_size": 0}}, r"env.slate_size must be >= 1, got 0"),
         ({"n_steps": 500}, r"env.max_steps must be >= n_steps=500, got 300"),
+        ({"data": "movielens:"}, r"data must be 'synthetic' or 'movielens:PATH'.*got 'movielens:'"),
+        ({"calibration": {"factors": 0}}, r"calibration.factors must be >= 1, got 0"),
+        ({"calibration": {"test_fraction": 0.9}}, r"calibration.test_fraction must be <= 0.5"),
     ],
 )
 def test_bad_values_name_the_field_the_expectation_and_the_value(data, message):

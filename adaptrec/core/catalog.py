@@ -345,15 +345,40 @@ _MENTION_SECONDARY = 0.2
 
 
 @dataclass(frozen=True)
+class UserPool:
+    """Real people's fitted tastes, from which calibrated simulated users are drawn.
+
+    Attributes:
+        preferences: ``(R, n_topics)`` float64, one row per real user, in the catalog's hidden
+            feature space: a user's click logit for item ``i`` is
+            ``item_bias[i] + preferences[u] . topics[i]``.
+        user_ids: ``(R,)`` int64 the real users' ids in the source data.
+    """
+
+    preferences: np.ndarray
+    user_ids: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+
+@dataclass(frozen=True)
 class Catalog:
-    """A catalog of ``n`` items.
+    """A catalog of ``n`` items: what agents see (texts) and what users respond to (hidden).
 
     Attributes:
         item_ids: ``(n,)`` int64, ``0..n-1``; the action space indexes items by position.
         texts: ``n`` descriptions, the only item information agents may read.
-        topics: ``(n, n_topics)`` float64 hidden topic mixtures, rows sum to 1.
+        topics: ``(n, n_topics)`` float64 hidden item features: topic mixtures (rows sum to 1)
+            for synthetic catalogs, fitted latent factors for calibrated ones.
         quality: ``(n,)`` float64 hidden quality in [0, 1].
-        topic_names: names of the hidden topics.
+        topic_names: names of the hidden features.
+        item_bias: ``(n,)`` float64 click logit of each item for a user of zero preference, or
+            ``None``: then ``users.click_intercept + users.quality_weight * (quality - 0.5)``.
+        user_pool: real users to draw simulated users from, or ``None`` (synthetic tastes).
+        provenance: where the catalog came from and how well any fit holds (JSON-able); logged
+            with every run and shown in its report.
     """
 
     item_ids: np.ndarray
@@ -361,6 +386,9 @@ class Catalog:
     topics: np.ndarray
     quality: np.ndarray
     topic_names: tuple[str, ...]
+    item_bias: np.ndarray | None = None
+    user_pool: UserPool | None = None
+    provenance: dict | None = None
 
     @property
     def n_items(self) -> int:

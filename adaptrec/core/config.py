@@ -208,6 +208,50 @@ class PopularityConfig(_Config):
 
 
 @dataclass(frozen=True)
+class CalibrationConfig(_Config):
+    """How users are calibrated from real ratings (used when ``data`` is not synthetic)."""
+
+    factors: int = 32
+    """Latent factors of the rating model (matrix factorisation with user and item biases)."""
+    iterations: int = 15
+    """Alternating-least-squares sweeps (each solves every user, then every item, exactly)."""
+    regularization: float = 0.15
+    """L2 weight per rating of a user's or item's factors and bias (weighted-lambda ALS)."""
+    test_fraction: float = 0.1
+    """Share of ratings held out (seeded) to measure RMSE and AUC; the model is fit on the rest."""
+    link_slope: float = 2.0
+    """Click logit per predicted star: P(click | examined) = sigmoid(slope * (rating - center))."""
+    link_center: float = 4.0
+    """Predicted rating clicked half the time when examined (4 = MovieLens' "liked")."""
+    tags_per_item: int = 3
+    """Most frequent user tags written into each movie's text."""
+    seed: int = 0
+    """Seed of the split and the initial factors: the fitted users are a fixed data set,
+    whatever the run's seed."""
+
+    def __post_init__(self) -> None:
+        check_int("calibration.factors", self.factors, low=1, high=512)
+        check_int("calibration.iterations", self.iterations, low=1, high=1000)
+        check_float("calibration.regularization", self.regularization, low=0, low_open=True)
+        check_float("calibration.test_fraction", self.test_fraction, low=0, high=0.5)
+        check_float("calibration.link_slope", self.link_slope, low=0, low_open=True, high=100)
+        check_float("calibration.link_center", self.link_center, low=-10, high=10)
+        check_int("calibration.tags_per_item", self.tags_per_item, low=0, high=100)
+        check_int("calibration.seed", self.seed, low=0, high=2**63 - 1)
+
+
+def check_data(value: Any) -> str:
+    """``data`` is ``'synthetic'`` or ``'movielens:PATH'``; returns it."""
+    if not isinstance(value, str) or not (
+        value == "synthetic" or (value.startswith("movielens:") and len(value) > len("movielens:"))
+    ):
+        raise ValueError(
+            f"data must be 'synthetic' or 'movielens:PATH' (a MovieLens directory), got {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
 class RunConfig(_Config):
     n_users: int = 400
     """Simulated users (each with its own seed stream)."""
@@ -232,7 +276,11 @@ class RunConfig(_Config):
     shard_size: int = 0
     """Users per shard (0 = one shard of all users). Each shard has its own agent instance, so
     results depend on the shards, never on how many workers run them."""
+    data: str = "synthetic"
+    """'synthetic' (generated catalog and tastes) or 'movielens:PATH': real movies and users
+    calibrated from the MovieLens ratings in directory PATH (then ``catalog`` is unused)."""
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     users: UserConfig = field(default_factory=UserConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     llm_cosine: LLMCosineConfig = field(default_factory=LLMCosineConfig)
@@ -255,8 +303,10 @@ class RunConfig(_Config):
         check_int("bootstrap_resamples", self.bootstrap_resamples, low=100)
         check_int("torch_threads", self.torch_threads, low=1, high=256)
         check_int("shard_size", self.shard_size, low=0)
+        check_data(self.data)
         for name, kind in (
             ("catalog", CatalogConfig),
+            ("calibration", CalibrationConfig),
             ("users", UserConfig),
             ("env", EnvConfig),
             ("llm_cosine", LLMCosineConfig),
@@ -268,7 +318,7 @@ class RunConfig(_Config):
             raise ValueError(
                 f"env.max_steps must be >= n_steps={self.n_steps}, got {self.env.max_steps}"
             )
-        if self.env.slate_size > self.catalog.n_items:
+        if self.data == "synthetic" and self.env.slate_size > self.catalog.n_items:
             raise ValueError(
                 f"env.slate_size must be <= catalog.n_items={self.catalog.n_items}, "
                 f"got {self.env.slate_size}"

@@ -26,6 +26,7 @@ class Component(IntEnum):
     AGENT_USER = 4
     REPORT = 5
     POPULATION = 6
+    CALIBRATION = 7
 
 
 def seed_sequence(root_seed: int, component: Component, *ids: int) -> np.random.SeedSequence:

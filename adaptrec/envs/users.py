@@ -17,6 +17,10 @@ user comes back for the next session with the same hidden state, fatigue mostly 
 fraction of users drifts to a new preference at ``drift_step``: abruptly, or linearly over
 ``drift_duration`` steps.
 
+Calibrated catalogs (:mod:`adaptrec.data.calibration`) replace the synthetic tastes: each
+simulated user is one real person's fitted preference over the catalog's hidden features, the
+item term is the catalog's ``item_bias``, and drift moves towards another real person.
+
 Randomness: the initial state of user ``i`` comes from its own ``SeedSequence`` stream; per-step
 draws come from a counter-based generator keyed by user and step
 (:func:`adaptrec.core.rng.uniforms`). The step itself is a compiled per-user loop
@@ -75,7 +79,9 @@ class UserPopulation:
         env: slate size, history length, episode length and reward.
 
     Call :meth:`reset` with the user ids and root seed, then :meth:`step` with ``(B, k)`` slates.
-    Learned/state attributes end in ``_``.
+    Learned/state attributes end in ``_``. With a calibrated catalog (one with a
+    ``user_pool``), ``real_user_`` and ``drift_real_user_`` are ``(B,)`` int64 rows of the pool:
+    the real person each user is, and the one it drifts towards.
     """
 
     def __init__(self, catalog: Catalog, users: UserConfig, env: EnvConfig) -> None:
@@ -90,7 +96,10 @@ class UserPopulation:
         # Columns of the topic matrix, contiguous: utility is a per-user elementwise sum over
         # topics, so the result does not depend on the batch (a BLAS matmul's rounding can).
         self._topic_columns = np.ascontiguousarray(catalog.topics.T)
-        self._item_bias = users.click_intercept + users.quality_weight * (catalog.quality - 0.5)
+        if catalog.item_bias is not None:
+            self._item_bias = np.asarray(catalog.item_bias, dtype=np.float64)
+        else:
+            self._item_bias = users.click_intercept + users.quality_weight * (catalog.quality - 0.5)
         # Length of each user's list of items by decreasing base utility, which the oracle walks
         # before it would fall back to a full scan (only when many top items are fatigued).
         self.order_length = min(self.n_items, 4 * env.slate_size + 64)
@@ -105,9 +114,19 @@ class UserPopulation:
         b, n_topics, cfg = len(user_ids), self.catalog.n_topics, self.users
         self.root_seed_ = int(root_seed)
         # The taste every user shares, from the population's own stream of the root seed.
-        self.shared_preference_ = generator(root_seed, Component.POPULATION).normal(
-            0.0, cfg.population_preference_scale, n_topics
-        )
+        population = generator(root_seed, Component.POPULATION)
+        pool = self.catalog.user_pool
+        if pool is None:
+            self.shared_preference_ = population.normal(
+                0.0, cfg.population_preference_scale, n_topics
+            )
+        else:
+            # Calibrated users: simulated user i is real user pool_order_[i % R]; the order is
+            # a seeded shuffle, so each root seed meets a different sample of real people.
+            self.shared_preference_ = np.zeros(n_topics)
+            self.pool_order_ = population.permutation(pool.n_users)
+        self.real_user_ = np.full(b, -1, dtype=np.int64)
+        self.drift_real_user_ = np.full(b, -1, dtype=np.int64)
         h, k = self.env.history_length, self.slate_size
         self.user_ids_ = np.zeros(b, dtype=np.int64)
         self.initial_preference_ = np.empty((b, n_topics))
@@ -142,12 +161,23 @@ class UserPopulation:
             raise ValueError(f"user_ids must have {len(rows)} entries, got {len(user_ids)}")
         if user_ids.size and user_ids.min() < 0:
             raise ValueError(f"user_ids must be >= 0, got {int(user_ids.min())}")
+        pool = self.catalog.user_pool
         for row, user in zip(rows, user_ids, strict=True):
             rng = generator(self.root_seed_, Component.USER_INIT, int(user))
-            own = rng.normal(0, cfg.preference_scale, n_topics)
-            self.initial_preference_[row] = self.shared_preference_ + own
-            own = rng.normal(0, cfg.preference_scale, n_topics)
-            self.drift_preference_[row] = self.shared_preference_ + own
+            if pool is None:
+                own = rng.normal(0, cfg.preference_scale, n_topics)
+                self.initial_preference_[row] = self.shared_preference_ + own
+                own = rng.normal(0, cfg.preference_scale, n_topics)
+                self.drift_preference_[row] = self.shared_preference_ + own
+            else:
+                real = int(self.pool_order_[user % pool.n_users])
+                # Drift towards another real person, drawn from the user's own stream.
+                other = real
+                if pool.n_users > 1:
+                    other = (real + 1 + int(rng.integers(pool.n_users - 1))) % pool.n_users
+                self.real_user_[row], self.drift_real_user_[row] = real, other
+                self.initial_preference_[row] = pool.preferences[real]
+                self.drift_preference_[row] = pool.preferences[other]
             self.drifts_[row] = cfg.drift != "none" and rng.random() < cfg.drift_fraction
         self.user_ids_[rows] = user_ids
         self.keys_[rows] = user_keys(self.root_seed_, Component.USER_STEP, user_ids)
