@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 STEPS_DIR = "steps"
 
 STEP_SCHEMA = pa.schema(
@@ -42,13 +42,16 @@ STEP_SCHEMA = pa.schema(
         pa.field("drift_step", pa.int32(), nullable=False),
         pa.field("session", pa.int32(), nullable=False),
         pa.field("session_end", pa.bool_(), nullable=False),
+        pa.field("propensity", pa.float64(), nullable=True),
     ]
 )
 """Columns: ``agent``; ``user`` id; ``step`` (0-based); ``slot`` (0 = top); ``item`` index;
 ``clicked``/``skipped``/``dwell`` (seconds) feedback; ``click_probability`` of that slot;
 ``expected_clicks`` and ``oracle_expected_clicks`` of the slate; ``reward`` of the step;
 ``drift`` (preference changed at this step); ``drift_step`` of the user (-1 = never);
-``session`` index and ``session_end`` (the user left after this step)."""
+``session`` index and ``session_end`` (the user left after this step); ``propensity``: the
+probability that the agent puts this item in this slot at this step, over its own randomisation
+(for off-policy evaluation; null where it has no closed form, e.g. Thompson sampling)."""
 
 
 def steps_path(out_dir: str | os.PathLike[str], agent: str) -> Path:
@@ -141,7 +144,9 @@ def step_table(agent: str, batches: list[dict[str, np.ndarray]]) -> pa.Table:
             arrays.append(pa.DictionaryArray.from_arrays(indices, pa.array([agent])))
         else:
             data = np.concatenate([batch[field.name] for batch in batches])
-            arrays.append(pa.array(data, type=field.type))
+            # NaN marks "no propensity": stored as null, not as a number.
+            mask = np.isnan(data) if field.name == "propensity" else None
+            arrays.append(pa.array(data, type=field.type, mask=mask))
     return pa.Table.from_arrays(arrays, schema=STEP_SCHEMA)
 
 

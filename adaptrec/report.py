@@ -224,12 +224,16 @@ def markdown(summary: dict[str, Any]) -> str:
         else "no drift"
     )
     data = summary.get("data")
-    items = (
-        f"{cfg['catalog']['n_items']} synthetic items"
-        if data is None
-        else f"the {data['movies']:,} movies of MovieLens ({data['format']}), each user "
-        "calibrated from one real person's ratings"
-    )
+    if data is None:
+        items = f"{cfg['catalog']['n_items']} synthetic items"
+    elif data["source"] == "movielens":
+        items = (
+            f"the {data['movies']:,} movies of MovieLens ({data['format']}), each user "
+            "calibrated from one real person's ratings"
+        )
+    else:
+        items = f"the {data['source']} world ({data['description']}); each 'user' is one replicate"
+
     lines = [
         "# adaptrec run report",
         "",
@@ -238,7 +242,7 @@ def markdown(summary: dict[str, Any]) -> str:
         f"item text encoder `{cfg['encoder']}`; seed {cfg['seed']}.",
         "",
     ]
-    if data is not None:
+    if data is not None and data["source"] == "movielens":
         lines += calibration_lines(data, cfg["calibration"])
     lines += [
         "| " + " | ".join(TABLE_COLUMNS) + " |",

@@ -18,6 +18,7 @@ import pyarrow as pa
 import torch
 
 from adaptrec.agents import Agent, StepBatch, make_agent
+from adaptrec.agents.base import propensities_of
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import RunConfig
 from adaptrec.envs.users import StepOutcome, UserPopulation
@@ -51,7 +52,7 @@ def interact(agent: Agent, population: UserPopulation) -> tuple[np.ndarray, Step
     outcome = population.step(slates)
     agent.update(
         StepBatch(
-            user_ids=population.user_ids_,
+            user_ids=observation["user_id"],
             step=observation["step"],
             slates=slates,
             clicked=outcome.clicked,
@@ -69,11 +70,15 @@ def log_columns(
     session: np.ndarray,
     slates: np.ndarray,
     outcome: StepOutcome,
+    propensity: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The rows of one step in :data:`adaptrec.logs.STEP_SCHEMA` order, one per (user, slot).
 
-    ``step`` and ``session`` are the ``(B,)`` values *before* the step.
+    ``step`` and ``session`` are the ``(B,)`` values *before* the step; ``propensity`` is
+    ``(B, k)`` (NaN = none; default all NaN).
     """
+    if propensity is None:
+        propensity = np.full(slates.shape, np.nan)
     n_users, k = slates.shape
     return {
         "user": np.repeat(population.user_ids_.astype(np.int32), k),
@@ -91,6 +96,7 @@ def log_columns(
         "drift_step": np.repeat(population.drift_step_.astype(np.int32), k),
         "session": np.repeat(session.astype(np.int32), k),
         "session_end": np.repeat(outcome.session_end, k),
+        "propensity": propensity.reshape(-1),
     }
 
 
@@ -99,6 +105,15 @@ def shards(config: RunConfig) -> list[np.ndarray]:
     users = np.arange(config.n_users)
     size = config.shard_size or config.n_users
     return [users[start : start + size] for start in range(0, config.n_users, size)]
+
+
+def make_population(config: RunConfig, catalog: Catalog) -> UserPopulation:
+    """The users of ``config``'s world (call ``reset`` before stepping)."""
+    if config.data == "news-switch":
+        from adaptrec.envs.news_switch import NewsSwitchPopulation
+
+        return NewsSwitchPopulation(catalog, config.users, config.env)  # type: ignore[return-value]
+    return UserPopulation(catalog, config.users, config.env)
 
 
 def simulate_shard(
@@ -114,7 +129,7 @@ def simulate_shard(
     Returns the shard's step rows (:data:`adaptrec.logs.STEP_SCHEMA` without metadata), step by
     step. A pure function of its arguments: any worker gives the same table.
     """
-    population = UserPopulation(catalog, config.users, config.env)
+    population = make_population(config, catalog)
     population.reset(user_ids, config.seed)
     batches = []
     with torch_threads(config.torch_threads):
@@ -122,7 +137,8 @@ def simulate_shard(
         for done in range(1, config.n_steps + 1):
             step, session = population.step_.copy(), population.session_.copy()
             slates, outcome = interact(agent, population)
-            batches.append(log_columns(population, step, session, slates, outcome))
+            propensity = propensities_of(agent, slates)
+            batches.append(log_columns(population, step, session, slates, outcome, propensity))
             if progress is not None:
                 progress(done)
     return step_table(agent_name, batches)
@@ -243,6 +259,10 @@ def build_catalog(
         from adaptrec.core.catalog import make_catalog
 
         return make_catalog(config.catalog, config.seed)
+    if config.data == "news-switch":
+        from adaptrec.envs.news_switch import news_catalog
+
+        return news_catalog()
     from adaptrec.data.calibration import calibrated_catalog
 
     path = config.data.split(":", 1)[1]

@@ -58,6 +58,26 @@ class Agent(Protocol):
         ...
 
 
+def propensities_of(agent: Agent, slates: np.ndarray) -> np.ndarray:
+    """``(B, k)`` float64: the probability that ``agent``'s last ``act`` put each item in its
+    slot (its ``last_propensity_``), NaN where the agent has none."""
+    value = getattr(agent, "last_propensity_", None)
+    if value is None or np.shape(value) != slates.shape:
+        return np.full(slates.shape, np.nan)
+    return np.asarray(value, dtype=np.float64)
+
+
+def exploration_propensity(
+    explored: np.ndarray, n_items: int, slate_size: int, epsilon: float
+) -> np.ndarray:
+    """Propensities of :func:`explore`'s slates: a greedy slot keeps its item with probability
+    ``1 - epsilon``; an explored slot's item was one of the ``n_items - k`` items outside the
+    greedy slate, each drawn with probability ``epsilon / (n_items - k)``."""
+    if epsilon <= 0 or n_items <= slate_size:
+        return np.ones(explored.shape)
+    return np.where(explored, epsilon / (n_items - slate_size), 1.0 - epsilon)
+
+
 def batch_observation(observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A single env's observation with a leading batch axis of size 1."""
     return {key: np.asarray(value)[None, ...] for key, value in observation.items()}
@@ -140,20 +160,27 @@ def explore(
     n_items: int,
     epsilon: float,
     lane: int,
+    agent: object | None = None,
 ) -> np.ndarray:
     """Epsilon-greedy per slot: each slot is replaced, with probability ``epsilon``, by an item
-    drawn uniformly from those not in the slate. Returns a new ``(B, k)`` array."""
+    drawn uniformly from those not in the slate. Returns a new ``(B, k)`` array.
+
+    With ``agent``, also sets ``agent.last_propensity_`` (see :func:`exploration_propensity`).
+    """
     k = slates.shape[1]
-    if epsilon <= 0 or n_items <= k:
-        return slates
-    coins = uniforms(keys, step, lane, 2 * k)
-    slates = slates.copy()
-    for slot in range(k):
-        chosen = coins[:, slot] < epsilon
-        if not chosen.any():
-            continue
-        rank = np.minimum(
-            (coins[chosen, k + slot] * (n_items - k)).astype(np.int64), n_items - k - 1
-        )
-        slates[chosen, slot] = _nth_not_in(rank, slates[chosen])
+    explored = np.zeros(slates.shape, dtype=bool)
+    if epsilon > 0 and n_items > k:
+        coins = uniforms(keys, step, lane, 2 * k)
+        slates = slates.copy()
+        for slot in range(k):
+            chosen = coins[:, slot] < epsilon
+            explored[:, slot] = chosen
+            if not chosen.any():
+                continue
+            rank = np.minimum(
+                (coins[chosen, k + slot] * (n_items - k)).astype(np.int64), n_items - k - 1
+            )
+            slates[chosen, slot] = _nth_not_in(rank, slates[chosen])
+    if agent is not None:
+        agent.last_propensity_ = exploration_propensity(explored, n_items, k, epsilon)  # type: ignore[attr-defined]
     return slates

@@ -32,6 +32,7 @@ class RandomAgent:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
+        self.last_propensity_ = np.full((len(ids), self.slate_size), 1.0 / self.n_items)
         return random_slates(
             self._keys(ids),
             np.asarray(observation["step"]),
@@ -59,17 +60,19 @@ class PopularityAgent:
         epsilon: float = 0.1,
         seed: int = 0,
         agent_index: int = 1,
+        avoid_recent: bool = True,
     ):
         self.n_items = check_int("n_items", n_items, low=1)
         self.slate_size = check_int("slate_size", slate_size, low=1, high=self.n_items)
         self.epsilon = check_float("epsilon", epsilon, low=0, high=1)
+        self.avoid_recent = avoid_recent
         self._keys = UserKeys(seed, agent_index)
         self.clicks_ = np.zeros(n_items, dtype=np.float64)
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
         counts = np.broadcast_to(self.clicks_, (len(ids), self.n_items))
-        if "items" in observation:
+        if self.avoid_recent and "items" in observation:
             # More than the largest count: a recently shown item ranks below every other one.
             penalty = self.clicks_.max() + 1.0
             counts = demote(counts, shown_in_history(observation["items"], self.n_items), penalty)
@@ -81,6 +84,7 @@ class PopularityAgent:
             self.n_items,
             self.epsilon,
             _LANE_EXPLORE,
+            agent=self,
         )
 
     def update(self, batch: StepBatch) -> dict[str, float]:
@@ -102,12 +106,15 @@ class OracleAgent:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
-        if not np.array_equal(ids, self.population.user_ids_):
+        expected = self.population.agent_user_ids()
+        if not np.array_equal(ids, expected):
             raise ValueError(
                 "observation['user_id'] must list the oracle's population in order "
-                f"{self.population.user_ids_[:5].tolist()}..., got {ids[:5].tolist()}..."
+                f"{expected[:5].tolist()}..., got {ids[:5].tolist()}..."
             )
-        return self.population.oracle_slates()
+        slates = self.population.oracle_slates()
+        self.last_propensity_ = np.ones(slates.shape)  # deterministic
+        return slates
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         return {}

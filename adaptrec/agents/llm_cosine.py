@@ -153,6 +153,7 @@ class LLMCosineAgent:
             self.n_items,
             self.config.epsilon,
             _LANE_EXPLORE,
+            agent=self,
         )
 
     # ---- update -------------------------------------------------------------------------

@@ -16,7 +16,20 @@ from typing import Any, TypeVar
 
 from adaptrec.core.validation import check_choice, check_float, check_int
 
-AGENT_NAMES = ("llm-cosine", "popularity", "random", "oracle")
+AGENT_NAMES = (
+    "llm-cosine",
+    "popularity",
+    "random",
+    "oracle",
+    "egreedy",
+    "thompson",
+    "linucb",
+    "lin-ts",
+    "llm-cosine-hashing",
+    "llm-cosine-random",
+    "vw",
+)
+DEFAULT_AGENTS = ("llm-cosine", "popularity", "random", "oracle")
 ENCODER_KINDS = ("minilm", "hashing")
 
 C = TypeVar("C", bound="_Config")
@@ -202,9 +215,13 @@ class LLMCosineConfig(_Config):
 class PopularityConfig(_Config):
     epsilon: float = 0.1
     """Per-slot exploration probability (without it the first slate locks in forever)."""
+    avoid_recent: bool = True
+    """Skip items shown in the observed history (otherwise every user tires of one slate)."""
 
     def __post_init__(self) -> None:
         check_float("popularity.epsilon", self.epsilon, low=0, high=1)
+        if not isinstance(self.avoid_recent, bool):
+            raise TypeError(f"popularity.avoid_recent must be a bool, got {self.avoid_recent!r}")
 
 
 @dataclass(frozen=True)
@@ -241,14 +258,51 @@ class CalibrationConfig(_Config):
 
 
 def check_data(value: Any) -> str:
-    """``data`` is ``'synthetic'`` or ``'movielens:PATH'``; returns it."""
+    """``data`` is ``'synthetic'``, ``'news-switch'`` or ``'movielens:PATH'``; returns it."""
     if not isinstance(value, str) or not (
-        value == "synthetic" or (value.startswith("movielens:") and len(value) > len("movielens:"))
+        value in ("synthetic", "news-switch")
+        or (value.startswith("movielens:") and len(value) > len("movielens:"))
     ):
         raise ValueError(
-            f"data must be 'synthetic' or 'movielens:PATH' (a MovieLens directory), got {value!r}"
+            "data must be 'synthetic', 'news-switch' or 'movielens:PATH' (a MovieLens "
+            f"directory), got {value!r}"
         )
     return value
+
+
+@dataclass(frozen=True)
+class BanditConfig(_Config):
+    """The bandit baselines (egreedy, thompson, linucb, lin-ts; epsilon also for vw)."""
+
+    epsilon: float = 0.05
+    """Per-slot probability of a uniformly random item (epsilon-greedy; extra exploration for
+    the others, 0 to rely on their own)."""
+    prior_strength: float = 2.0
+    """Trials' worth of the population's click rate on an item in a user's estimate (count
+    bandits); 0 = the user's own counts only."""
+    forgetting: float = 1.0
+    """Per-step multiplier of past evidence (1 = keep everything; e.g. 0.98 for drift)."""
+    dim: int = 32
+    """Principal components of the item vectors used as linear-bandit features."""
+    ridge: float = 1.0
+    """Ridge (prior precision) of the linear bandits."""
+    alpha: float = 0.5
+    """LinUCB's width of the confidence bonus."""
+    ts_scale: float = 0.5
+    """Linear Thompson sampling's posterior scale v."""
+    avoid_recent: bool = True
+    """Rank items shown in the observed history below all others (as the seed agent does)."""
+
+    def __post_init__(self) -> None:
+        check_float("bandits.epsilon", self.epsilon, low=0, high=1)
+        check_float("bandits.prior_strength", self.prior_strength, low=0)
+        check_float("bandits.forgetting", self.forgetting, low=0, low_open=True, high=1)
+        check_int("bandits.dim", self.dim, low=1, high=4096)
+        check_float("bandits.ridge", self.ridge, low=0, low_open=True)
+        check_float("bandits.alpha", self.alpha, low=0)
+        check_float("bandits.ts_scale", self.ts_scale, low=0)
+        if not isinstance(self.avoid_recent, bool):
+            raise TypeError(f"bandits.avoid_recent must be a bool, got {self.avoid_recent!r}")
 
 
 @dataclass(frozen=True)
@@ -259,7 +313,7 @@ class RunConfig(_Config):
     """Steps per user."""
     seed: int = 0
     """Root seed: reproduces the run exactly."""
-    agents: tuple[str, ...] = AGENT_NAMES
+    agents: tuple[str, ...] = DEFAULT_AGENTS
     """Agents to run, each on the same users."""
     encoder: str = "minilm"
     """'minilm' (bundled all-MiniLM-L6-v2), 'hashing', or a local sentence-transformers dir."""
@@ -277,14 +331,17 @@ class RunConfig(_Config):
     """Users per shard (0 = one shard of all users). Each shard has its own agent instance, so
     results depend on the shards, never on how many workers run them."""
     data: str = "synthetic"
-    """'synthetic' (generated catalog and tastes) or 'movielens:PATH': real movies and users
-    calibrated from the MovieLens ratings in directory PATH (then ``catalog`` is unused)."""
+    """'synthetic' (generated catalog and tastes), 'movielens:PATH' (real movies and users
+    calibrated from the MovieLens ratings in directory PATH) or 'news-switch' (Vowpal Wabbit's
+    two-reader tutorial world, :mod:`adaptrec.envs.news_switch`); ``catalog`` is used only by
+    'synthetic'."""
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     users: UserConfig = field(default_factory=UserConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     llm_cosine: LLMCosineConfig = field(default_factory=LLMCosineConfig)
     popularity: PopularityConfig = field(default_factory=PopularityConfig)
+    bandits: BanditConfig = field(default_factory=BanditConfig)
 
     def __post_init__(self) -> None:
         check_int("n_users", self.n_users, low=1, high=10_000_000)
@@ -311,6 +368,7 @@ class RunConfig(_Config):
             ("env", EnvConfig),
             ("llm_cosine", LLMCosineConfig),
             ("popularity", PopularityConfig),
+            ("bandits", BanditConfig),
         ):
             if not isinstance(getattr(self, name), kind):
                 raise TypeError(f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}")

@@ -369,6 +369,10 @@ class UserPopulation:
             self._set_utility(target)
 
     # ---- observe ------------------------------------------------------------------------
+    def agent_user_ids(self) -> np.ndarray:
+        """``(B,)`` int64: the user ids agents observe (here: the users' own ids)."""
+        return self.user_ids_
+
     def observations(self) -> dict[str, np.ndarray]:
         """The users' observations, batched: each value has a leading axis of size B (copies)."""
         return {
