@@ -78,7 +78,10 @@ def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_
         (["report", "/no/such/run"], "run_dir must be a run folder"),
         (["run", "--config", "/no/such.json"], "--config must be a JSON file"),
         (["run", "--workers", "2"], "--workers 2 needs --shard-size smaller than --users"),
-        (["run", "--data", "csv:ratings"], "data must be 'synthetic', 'news-switch' or 'movielens:PATH'"),
+        (
+            ["run", "--data", "csv:ratings"],
+            "data must be 'synthetic', 'news-switch' or 'movielens:PATH'",
+        ),
         (["run", "--data", "movielens:/no/such/dir"], "'/no/such/dir' (no such directory)"),
         (
             ["run", "--address", "127.0.0.1:1", "--shard-size", "50"],

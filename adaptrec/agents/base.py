@@ -134,10 +134,14 @@ def demote(scores: np.ndarray, mask: np.ndarray, amount: float) -> np.ndarray:
 
 
 def _nth_not_in(rank: np.ndarray, excluded: np.ndarray) -> np.ndarray:
-    """Per row, the ``rank``-th smallest integer not in ``excluded`` (``(B, m)``, distinct)."""
+    """Per row, the ``rank``-th smallest integer not in ``excluded`` (``(B, m)``; repeats within
+    a row count once)."""
     out = rank.copy()
-    for column in np.sort(excluded, axis=1).T:  # ascending: each shift can pass later ones
-        out += out >= column
+    ordered = np.sort(excluded, axis=1)
+    repeat = np.zeros(ordered.shape, dtype=bool)
+    repeat[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+    for column, skip in zip(ordered.T, repeat.T, strict=True):  # ascending: shifts compound
+        out += (out >= column) & ~skip
     return out
 
 
@@ -163,7 +167,9 @@ def explore(
     agent: object | None = None,
 ) -> np.ndarray:
     """Epsilon-greedy per slot: each slot is replaced, with probability ``epsilon``, by an item
-    drawn uniformly from those not in the slate. Returns a new ``(B, k)`` array.
+    drawn uniformly from those neither in the greedy slate nor explored into an earlier slot.
+    Returns a new ``(B, k)`` array. By symmetry, an explored slot then holds each of the
+    ``n_items - k`` non-greedy items with equal probability, whatever happened before it.
 
     With ``agent``, also sets ``agent.last_propensity_`` (see :func:`exploration_propensity`).
     """
@@ -171,16 +177,19 @@ def explore(
     explored = np.zeros(slates.shape, dtype=bool)
     if epsilon > 0 and n_items > k:
         coins = uniforms(keys, step, lane, 2 * k)
-        slates = slates.copy()
+        greedy, slates = slates, slates.copy()
         for slot in range(k):
-            chosen = coins[:, slot] < epsilon
+            left = n_items - k - explored[:, :slot].sum(axis=1)
+            # (Only a catalog smaller than 2k - 1 can run out of items to explore.)
+            chosen = (coins[:, slot] < epsilon) & (left > 0)
             explored[:, slot] = chosen
             if not chosen.any():
                 continue
-            rank = np.minimum(
-                (coins[chosen, k + slot] * (n_items - k)).astype(np.int64), n_items - k - 1
-            )
-            slates[chosen, slot] = _nth_not_in(rank, slates[chosen])
+            # Greedy slate plus earlier explored items (the latter sit in the current slate).
+            excluded = np.concatenate([greedy[chosen], slates[chosen, :slot]], axis=1)
+            available = left[chosen]
+            rank = np.minimum((coins[chosen, k + slot] * available).astype(np.int64), available - 1)
+            slates[chosen, slot] = _nth_not_in(rank, excluded)
     if agent is not None:
         agent.last_propensity_ = exploration_propensity(explored, n_items, k, epsilon)  # type: ignore[attr-defined]
     return slates
