@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="simulate users under each agent; write logs and a report")
     run.add_argument("--config", type=Path, help="JSON run config (see --show-config)")
+    run.add_argument(
+        "--scenario",
+        help="start from a named scenario: cold-start, abrupt-drift (the default), "
+        "gradual-drift, fatigue-heavy or news-switch",
+    )
     run.add_argument("--users", type=int, help="simulated users (default 400)")
     run.add_argument("--steps", type=int, help="steps per user (default 300)")
     run.add_argument("--agents", help=f"comma-separated, from {','.join(AGENT_NAMES)}")
@@ -81,6 +86,19 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, help="output folder (default runs/sweep-<name>)")
     sweep.add_argument("--workers", type=int, help="CPUs of a local Ray (default: all)")
     sweep.add_argument("--address", help="join a Ray cluster ('auto' or host:port)")
+    compare = sub.add_parser(
+        "compare", help="every agent on every scenario and seed: the adaptation report"
+    )
+    compare.add_argument("--scenarios", help="comma-separated (default: all five)")
+    compare.add_argument("--agents", help="comma-separated (default: all agents)")
+    compare.add_argument("--seeds", default="0,1", help="comma-separated root seeds (default 0,1)")
+    compare.add_argument("--users", type=int, help="users (news-switch: replicates) per seed")
+    compare.add_argument("--steps", type=int, help="steps per user (drift halfway)")
+    compare.add_argument("--smoke", action="store_true", help="tiny sizes, to check the set-up")
+    compare.add_argument("--encoder", help="minilm (default), hashing, or a model directory")
+    compare.add_argument("--out", type=Path, help="output folder (default runs/compare)")
+    compare.add_argument("--cache", type=Path, help="embedding cache (default ~/.cache/adaptrec)")
+    compare.add_argument("--workers", type=int, default=1, help="Ray workers (default 1: none)")
     report = sub.add_parser("report", help="rebuild summary.json, report.md, ctr.png from Parquet")
     report.add_argument("run_dir", type=Path)
     return parser
@@ -94,6 +112,10 @@ def _config(args: argparse.Namespace) -> RunConfig:
             config = RunConfig.from_json(args.config.read_text())
         except json.JSONDecodeError as err:
             raise ValueError(f"--config {str(args.config)!r} is not valid JSON: {err}") from err
+    elif args.scenario is not None:
+        from adaptrec.envs.scenarios import scenario_config
+
+        config = scenario_config(args.scenario, args.users, args.steps)
     else:
         config = default_run_config(args.users or 400, args.steps or 300)
     top: dict[str, Any] = {}
@@ -230,6 +252,64 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from adaptrec.compare import COMPARE_AGENTS, parse_list, run_comparison, scenario_runs
+    from adaptrec.envs.scenarios import SCENARIOS
+
+    scenarios = parse_list("--scenarios", args.scenarios or ",".join(SCENARIOS), SCENARIOS)
+    agents = parse_list("--agents", args.agents or ",".join(COMPARE_AGENTS), COMPARE_AGENTS)
+    try:
+        seeds = tuple(int(part) for part in args.seeds.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    if not seeds:
+        raise ValueError(f"--seeds must list at least one seed, got {args.seeds!r}")
+    if args.encoder not in (None, "minilm", "hashing") and not Path(args.encoder).is_dir():
+        raise ValueError(
+            f"--encoder must be minilm, hashing or a model directory, got {args.encoder!r}"
+        )
+    overrides = {"encoder": args.encoder} if args.encoder else {}
+    runs, left_out = scenario_runs(
+        scenarios,
+        agents,
+        seeds,
+        smoke=args.smoke,
+        n_users=args.users,
+        n_steps=args.steps,
+        overrides=overrides,
+    )
+    shard_runner = None
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.workers > 1:
+        from adaptrec.parallel import connect, ray_shard_runner
+
+        connect(None, num_cpus=args.workers)
+        shard_runner = ray_shard_runner()
+    out = args.out or Path("runs") / ("compare-smoke" if args.smoke else "compare")
+    started = time.perf_counter()
+    summary = run_comparison(
+        runs,
+        left_out,
+        out,
+        cache_dir=args.cache,
+        say=lambda message: print(message, file=sys.stderr),
+        shard_runner=shard_runner,
+    )
+    head = (summary.get("headline") or {}).get("news-switch")
+    if head and head["vw_recovery"] is not None:
+        print(
+            f"news-switch recovery (median steps): vw {head['vw_recovery']:.0f}, "
+            f"best {head['best_agent']} {head['best_recovery']}, "
+            f"llm-cosine {head['seed_agent_recovery']}"
+        )
+    print(
+        f"wrote {out}/compare.md, {out}/compare_summary.json, {out}/compare-*.png in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from adaptrec.report import build_report
 
@@ -244,8 +324,9 @@ def _report(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": _run, "sweep": _sweep, "report": _report}[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, ConnectionError) as err:
+        commands = {"run": _run, "sweep": _sweep, "compare": _compare, "report": _report}
+        return commands[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError, ConnectionError, ImportError) as err:
         return _fail(str(err))
     except KeyboardInterrupt:
         print(

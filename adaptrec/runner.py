@@ -288,7 +288,7 @@ def run_experiment(
     from adaptrec.report import build_report
 
     say = on_event or (lambda message: None)
-    if config.data != "synthetic":  # a wrong directory fails before any output is created
+    if config.data.startswith("movielens:"):  # a wrong directory fails before any output
         from adaptrec.data.movielens import DataFormatError, detect_format
 
         try:

@@ -126,7 +126,7 @@ class LLMCosineAgent:
         logits = self.predictor.score_candidates(
             torch.from_numpy(np.ascontiguousarray(users, dtype=np.float32)),
             self._items_t,
-            torch.from_numpy(np.ascontiguousarray(candidates, dtype=np.int64)),
+            torch.from_numpy(np.array(candidates, dtype=np.int64)),  # a writable copy
         )
         return torch.sigmoid(logits).numpy()
 

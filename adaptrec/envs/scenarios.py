@@ -9,7 +9,8 @@ gradual-drift  half the users move to a new taste linearly over a sixth of the r
 fatigue-heavy  strong, slowly recovering fatigue: repeats hurt, variety matters
 news-switch    Vowpal Wabbit's content-personalisation tutorial (two readers, two times of
                day, seven topics, preferences switched at step 5,000 of 10,000); every agent
-               explores with the tutorial's epsilon 0.2, and a replicate counts as adapted
+               explores with the tutorial's epsilon 0.2, bandits forget at 0.97 per visit,
+               and a replicate counts as adapted
                when its trailing 100-step CTR reaches 90% of the best CTR that epsilon allows
 ============== ==========================================================================
 
@@ -39,6 +40,9 @@ NEWS_EPSILON = 0.2
 NEWS_TOPICS = 7
 NEWS_CEILING = (1 - NEWS_EPSILON) + NEWS_EPSILON / NEWS_TOPICS
 """Best expected CTR of any policy that explores uniformly with probability 0.2 (0.829)."""
+NEWS_FORGETTING = 0.97
+"""The bandits' forgetting in news-switch (without it their counts never let go of the old
+preferences: measured, they stay censored)."""
 
 
 def scenario_config(
@@ -46,12 +50,12 @@ def scenario_config(
 ) -> RunConfig:
     """The run config of scenario ``name`` (one of :data:`SCENARIOS`).
 
-    ``n_users`` / ``n_steps`` default to 400 x 300 (news-switch: 20 replicates x 10,000 steps);
+    ``n_users`` / ``n_steps`` default to 400 x 300 (news-switch: 10 replicates x 10,000 steps);
     drift happens halfway. ``overrides`` are further :class:`RunConfig` fields.
     """
     check_choice("scenario", name, SCENARIOS)
     if name == "news-switch":
-        return _news_switch(n_users or 20, n_steps or 10_000, overrides)
+        return _news_switch(n_users or 10, n_steps or 10_000, overrides)
     n_users, n_steps = n_users or 400, n_steps or 300
     config = default_run_config(n_users, n_steps)
     users = config.users
@@ -83,7 +87,11 @@ def _news_switch(n_users: int, n_steps: int, overrides: dict[str, Any]) -> RunCo
             # No fatigue here, so no agent skips what it showed recently.
             "llm_cosine": LLMCosineConfig(epsilon=NEWS_EPSILON, candidates=0, avoid_recent=False),
             "popularity": PopularityConfig(epsilon=NEWS_EPSILON, avoid_recent=False),
-            "bandits": BanditConfig(epsilon=NEWS_EPSILON, avoid_recent=False),
+            # Drift: the bandits forget (per visit of a reader at a time of day); the seed
+            # agent's user vector already decays (llm_cosine.user_decay).
+            "bandits": BanditConfig(
+                epsilon=NEWS_EPSILON, avoid_recent=False, forgetting=NEWS_FORGETTING
+            ),
             **overrides,
         }
     )
