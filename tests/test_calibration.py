@@ -164,3 +164,22 @@ def test_calibration_is_cached_by_content_and_refit_when_the_files_change(
     calibrated_catalog(folder, dataclasses.replace(config, link_slope=1.0), cache)
     assert len(list((cache / "movielens").glob("*.npz"))) == 3
     assert not list((cache / "movielens").glob("*.tmp"))
+
+
+def test_a_calibrated_catalog_drives_the_gymnasium_env(movielens_catalog):
+    """The semi-synthetic world is a drop-in catalog for adaptrec/SlateRec-v0."""
+    import warnings
+
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+
+    import adaptrec  # noqa: F401 - registers the env
+
+    env = gym.make("adaptrec/SlateRec-v0", catalog=movielens_catalog, max_episode_steps=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped, skip_render_check=True)
+    _, info = env.reset(seed=3)
+    _, _, _, _, info = env.step(np.arange(5))
+    assert info["expected_clicks"] <= info["oracle_expected_clicks"]
+    assert env.action_space.nvec.tolist() == [9_742] * 5

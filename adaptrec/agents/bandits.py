@@ -60,6 +60,24 @@ def _examined(batch: StepBatch) -> np.ndarray:
     return np.asarray(batch.clicked) | np.asarray(batch.skipped)
 
 
+def _rank_and_explore(agent, scores: np.ndarray, observation: dict[str, np.ndarray], ids):
+    """Top-k of ``(B, N)`` scores (recent items demoted if configured), then epsilon-greedy
+    exploration; sets the agent's ``last_propensity_``."""
+    if agent.config.avoid_recent and "items" in observation:
+        recent = shown_in_history(observation["items"], agent.n_items)
+        scores = demote(scores, recent, _RECENT_PENALTY)
+    slates = _top_k(np.ascontiguousarray(scores, dtype=np.float64), agent.slate_size)
+    return explore(
+        slates,
+        agent._keys(ids),
+        np.asarray(observation["step"]),
+        agent.n_items,
+        agent.config.epsilon,
+        _LANE_EXPLORE,
+        agent=agent,
+    )
+
+
 class _CountingBandit:
     """Shared state and update of the per-user count bandits."""
 
@@ -92,19 +110,7 @@ class _CountingBandit:
         return clicks[user_ids], trials[user_ids]
 
     def _finish(self, scores: np.ndarray, observation: dict[str, np.ndarray], ids) -> np.ndarray:
-        if self.config.avoid_recent and "items" in observation:
-            recent = shown_in_history(observation["items"], self.n_items)
-            scores = demote(scores, recent, _RECENT_PENALTY)
-        slates = _top_k(np.ascontiguousarray(scores, dtype=np.float64), self.slate_size)
-        return explore(
-            slates,
-            self._keys(ids),
-            np.asarray(observation["step"]),
-            self.n_items,
-            self.config.epsilon,
-            _LANE_EXPLORE,
-            agent=self,
-        )
+        return _rank_and_explore(self, scores, observation, ids)
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         ids = np.asarray(batch.user_ids, dtype=np.int64)
@@ -239,26 +245,12 @@ class LinearBanditAgent:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
-        steps = np.asarray(observation["step"])
-        scores = self.scores(ids, steps)
-        if self.config.avoid_recent and "items" in observation:
-            recent = shown_in_history(observation["items"], self.n_items)
-            scores = demote(scores, recent, _RECENT_PENALTY)
-        slates = _top_k(np.ascontiguousarray(scores), self.slate_size)
+        slates = _rank_and_explore(
+            self, self.scores(ids, np.asarray(observation["step"])), observation, ids
+        )
         if self.mode == "ts":
             self.last_propensity_ = None  # as for Thompson sampling: no closed form
-            return explore(
-                slates, self._keys(ids), steps, self.n_items, self.config.epsilon, _LANE_EXPLORE
-            )
-        return explore(
-            slates,
-            self._keys(ids),
-            steps,
-            self.n_items,
-            self.config.epsilon,
-            _LANE_EXPLORE,
-            agent=self,
-        )
+        return slates
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         ids = np.asarray(batch.user_ids, dtype=np.int64)
