@@ -225,18 +225,32 @@ def plot_scenario(
     fig, axis = plt.subplots(figsize=(9, 5))
     window = config.window
     kernel = np.ones(window) / window
-    for agent in sorted(pooled, key=_order):
+    colours = plt.get_cmap("tab20").colors  # more agents than the default cycle's 10 colours
+    for agent in sorted(pooled, key=_display_order):
         data = pooled[agent]
         ctr = data["clicks"] / data["slate_size"]
         trailing = np.array([np.convolve(row, kernel, mode="valid") for row in ctr])
         steps = np.arange(window - 1, ctr.shape[1])
         mean, low, high = per_step_mean(trailing)
         style = "--" if agent in ("oracle", "random") else "-"
-        (line,) = axis.plot(steps, mean, style, label=agent, linewidth=1.1)
+        index = _display_order(agent)
+        colour = colours[(2 * index) % 20 + index // 10]
+        (line,) = axis.plot(steps, mean, style, color=colour, label=agent, linewidth=1.1)
         axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     if config.users.drift != "none":
         axis.axvline(config.users.drift_step, color="black", linewidth=1, label="drift")
-    axis.axhline(config.threshold, color="grey", linewidth=0.8, linestyle=":", label="threshold")
+    if "oracle" in pooled:  # the bar is a share of the best slate's expected clicks
+        best = pooled["oracle"]
+        rate = best["expected"] / best["slate_size"]
+        bar = config.threshold * np.array([np.convolve(r, kernel, mode="valid") for r in rate])
+        axis.plot(
+            np.arange(window - 1, rate.shape[1]),
+            bar.mean(axis=0),
+            ":",
+            color="grey",
+            linewidth=0.9,
+            label=f"{config.threshold:.0%} of oracle",
+        )
     axis.set_xlabel("step")
     axis.set_ylabel(f"CTR, trailing {window} steps")
     axis.set_title(f"{scenario}: mean over {len(next(iter(pooled.values()))['users'])} units")
