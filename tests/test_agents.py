@@ -224,3 +224,20 @@ def test_seed_agent_training_is_bitwise_reproducible_at_full_batch_size():
         assert all(
             np.array_equal(a, b) for a, b in zip(reference, weights_after_updates(), strict=True)
         )
+
+
+def test_centred_item_vectors_ignore_a_direction_shared_by_every_item(small_world):
+    """With center_items, adding one vector to every item's embedding (a shared template
+    direction) changes nothing the agent does; without it, it does."""
+    catalog, vectors, _ = small_world
+    shared = 4.0 * np.random.default_rng(1).normal(size=vectors.shape[1]).astype(np.float32)
+
+    def trace(item_vectors, centre):
+        population = UserPopulation(catalog, UserConfig(drift="none"), EnvConfig(max_steps=50))
+        population.reset(np.arange(6), 0)
+        config = LLMCosineConfig(center_items=centre, updates_per_step=0, candidates=0)
+        agent = LLMCosineAgent(item_vectors, 5, config, seed=0)
+        return drive(agent, population, 12)
+
+    assert np.array_equal(trace(vectors, True), trace(vectors + shared, True))
+    assert not np.array_equal(trace(vectors, False), trace(vectors + shared, False))

@@ -72,6 +72,8 @@ class LLMCosineAgent:
         self.slate_size = check_int("slate_size", slate_size, low=1, high=n_items)
         self.config = config or LLMCosineConfig()
         self.seed = seed
+        if self.config.center_items:
+            item_vectors = item_vectors - item_vectors.mean(axis=0, keepdims=True)
         self.items = _normalise(item_vectors)  # (N, d) float32, unit rows (zero rows stay 0)
         self.n_items, self.dim = n_items, dim
         self._items_t = torch.from_numpy(self.items)

@@ -196,6 +196,11 @@ class LLMCosineConfig(_Config):
     so a liked item is not shown until the user is tired of it and skips it as if disliked."""
     updates_per_step: int = 1
     """Optimiser steps on each step's feedback."""
+    center_items: bool = False
+    """Subtract the catalog's mean item vector before the cosine. Texts written to one template
+    (movie records, one-word topics) share a large common direction; with it, skips push the
+    user vector against that direction until every cosine is negative and cos x P ranks the
+    least likely items first. Centring removes it (see the README's measurements)."""
 
     def __post_init__(self) -> None:
         check_float("llm_cosine.learning_rate", self.learning_rate, low=0, low_open=True, high=1)
@@ -207,6 +212,8 @@ class LLMCosineConfig(_Config):
         check_float("llm_cosine.prior_weight", self.prior_weight, low=0)
         check_int("llm_cosine.candidates", self.candidates, low=0)
         check_int("llm_cosine.updates_per_step", self.updates_per_step, low=0, high=100)
+        if not isinstance(self.center_items, bool):
+            raise TypeError(f"llm_cosine.center_items must be a bool, got {self.center_items!r}")
         if not isinstance(self.avoid_recent, bool):
             raise TypeError(f"llm_cosine.avoid_recent must be a bool, got {self.avoid_recent!r}")
 
