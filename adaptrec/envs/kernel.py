@@ -138,6 +138,13 @@ def attractiveness_rows(rows, utility, level, clock_at, clock, weight):
     return out
 
 
+@nb.njit(inline="always")
+def _shift(history, b, depth, k):
+    for h in range(depth - 1, 0, -1):
+        for s in range(k):
+            history[b, h, s] = history[b, h - 1, s]
+
+
 @nb.njit(cache=True, parallel=True)
 def step_rows(
     rows, slates, utility, level, clock_at, clock, keys, step, order, examination, weight,
@@ -155,6 +162,7 @@ def step_rows(
     for chunk in nb.prange(chunks):
         best_score = np.empty(k)
         best_item = np.empty(k, dtype=np.int64)
+        gathered = np.empty((3, k))
         for j in range(chunk * n // chunks, (chunk + 1) * n // chunks):
             _step_user(
                 j, rows[j], slates, utility, level, clock_at, clock, keys, step, order,
@@ -162,7 +170,7 @@ def step_rows(
                 leave_if_no_click, dwell_scale, dwell_reward, session, session_step,
                 history_items, history_clicks, history_skips, history_dwell, clicked, skipped,
                 dwell, click_probability, expected, oracle, reward, session_end, best_score,
-                best_item,
+                best_item, gathered,
             )  # fmt: skip
 
 
@@ -172,18 +180,27 @@ def _step_user(
     log_decay, log_recovery, leave_probability, leave_if_no_click, dwell_scale, dwell_reward,
     session, session_step, history_items, history_clicks, history_skips, history_dwell,
     clicked, skipped, dwell, click_probability, expected, oracle, reward, session_end,
-    best_score, best_item,
+    best_score, best_item, gathered,
 ):  # fmt: skip
-    """Row ``j`` (user row ``b``): respond to its slate, then transition its state."""
+    """Row ``j`` (user row ``b``): respond to its slate, then transition its state.
+    ``gathered`` is ``(3, k)`` scratch space."""
     k = slates.shape[1]
     depth = history_items.shape[1]
     key, t, c = keys[b], step[b], clock[b]
 
-    # respond: this slate
-    total, n_clicks, dwell_sum = 0.0, 0, 0.0
+    # respond: this slate. First gather the shown items' state in a tight loop of independent
+    # loads, so their cache misses overlap; then compute.
     for s in range(k):
         item = slates[j, s]
-        attractive = _sigmoid(utility[b, item] - weight * _fatigue(level, clock_at, c, b, item))
+        gathered[0, s] = utility[b, item]
+        gathered[1, s] = level[b, item]
+        gathered[2, s] = clock_at[b, item]
+    total, n_clicks, dwell_sum = 0.0, 0, 0.0
+    for s in range(k):
+        fatigue = 0.0
+        if gathered[1, s] != 0.0:
+            fatigue = gathered[1, s] * math.exp(c - gathered[2, s])
+        attractive = _sigmoid(gathered[0, s] - weight * fatigue)
         probability = examination[s] * attractive
         click_probability[j, s] = probability
         total += probability
@@ -224,12 +241,12 @@ def _step_user(
     else:
         session_step[b] += 1
     clock[b] = c
-    for h in range(depth - 1, 0, -1):  # index 0 is the most recent step
-        for s in range(k):
-            history_items[b, h, s] = history_items[b, h - 1, s]
-            history_clicks[b, h, s] = history_clicks[b, h - 1, s]
-            history_skips[b, h, s] = history_skips[b, h - 1, s]
-            history_dwell[b, h, s] = history_dwell[b, h - 1, s]
+    # Shift each history back one step (index 0 is the most recent), one array at a time:
+    # four sequential streams instead of four interleaved ones.
+    _shift(history_items, b, depth, k)
+    _shift(history_clicks, b, depth, k)
+    _shift(history_skips, b, depth, k)
+    _shift(history_dwell, b, depth, k)
     for s in range(k):
         history_items[b, 0, s] = slates[j, s]
         history_clicks[b, 0, s] = clicked[j, s]
