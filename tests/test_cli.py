@@ -78,6 +78,7 @@ def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_
         (["report", "/no/such/run"], "run_dir must be a run folder"),
         (["run", "--config", "/no/such.json"], "--config must be a JSON file"),
         (["run", "--workers", "2"], "--workers 2 needs --shard-size smaller than --users"),
+        (["run", "--agents", "vw"], "vw scores one Vowpal Wabbit example line per item"),
         (
             ["run", "--data", "csv:ratings"],
             "data must be 'synthetic', 'news-switch' or 'movielens:PATH'",

@@ -388,6 +388,11 @@ class RunConfig(_Config):
                 f"env.slate_size must be <= catalog.n_items={self.catalog.n_items}, "
                 f"got {self.env.slate_size}"
             )
+        if "vw" in self.agents and self.data == "synthetic" and self.catalog.n_items > 1000:
+            raise ValueError(
+                "agents: vw scores one Vowpal Wabbit example line per item and takes catalogs "
+                f"of at most 1000 items; got catalog.n_items={self.catalog.n_items}"
+            )
         if self.window > self.n_steps:
             raise ValueError(f"window must be <= n_steps={self.n_steps}, got {self.window}")
 
