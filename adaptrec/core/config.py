@@ -196,7 +196,7 @@ class LLMCosineConfig(_Config):
     so a liked item is not shown until the user is tired of it and skips it as if disliked."""
     updates_per_step: int = 1
     """Optimiser steps on each step's feedback."""
-    center_items: bool = False
+    center_items: bool = True
     """Subtract the catalog's mean item vector before the cosine. Texts written to one template
     (movie records, one-word topics) share a large common direction; with it, skips push the
     user vector against that direction until every cosine is negative and cos x P ranks the
