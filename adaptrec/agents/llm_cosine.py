@@ -14,32 +14,46 @@ multiply-adds per candidate). The population prior is the direction of all click
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 import torch
 
 from adaptrec.agents.base import (
     StepBatch,
     UserKeys,
-    demote,
     explore,
     observed_user_ids,
-    shown_in_history,
 )
 from adaptrec.core.config import LLMCosineConfig
+from adaptrec.core.parallel_blas import matmul_into
+from adaptrec.core.rerank import fused_scores, rerank_top_k
+from adaptrec.core.retrieval import _top_k_ids
 from adaptrec.core.rng import Component, seed_sequence
 from adaptrec.core.scoring import (
     BehaviorPredictor,
     _normalise,
-    _top_k,
-    _top_k_set,
-    cosine_to_unit_items,
-    fuse,
 )
 from adaptrec.core.validation import check_array, check_int
 
 _LANE_EXPLORE = 20
 # Fused scores lie in [-1, 1]: subtracting 3 puts every recently shown item below every other.
 _RECENT_PENALTY = 3.0
+
+
+@nb.njit(cache=True, parallel=True)
+def _weighted_item_sums(items, slates, weights):
+    """``(B, d)`` float32: ``sum_s weights[b, s] * items[slates[b, s]]``, without the ``(B, k,
+    d)`` gather (40 MB at B=1,024, d=384, k=10). Slots of weight 0 are skipped."""
+    b, k = slates.shape
+    out = np.zeros((b, items.shape[1]), dtype=np.float32)
+    for row in nb.prange(b):
+        for s in range(k):
+            weight = weights[row, s]
+            if weight != 0:
+                item = slates[row, s]
+                for j in range(items.shape[1]):
+                    out[row, j] += weight * items[item, j]
+    return out
 
 
 class LLMCosineAgent:
@@ -77,6 +91,7 @@ class LLMCosineAgent:
         self.items = _normalise(item_vectors)  # (N, d) float32, unit rows (zero rows stay 0)
         self.n_items, self.dim = n_items, dim
         self._items_t = torch.from_numpy(self.items)
+        self._cosine_buffer: torch.Tensor | None = None
         torch_seed = int(seed_sequence(seed, Component.AGENT, agent_index).generate_state(1)[0])
         self.predictor = BehaviorPredictor(
             dim,
@@ -109,6 +124,17 @@ class LLMCosineAgent:
         return self.user_sums_[user_ids] + self.config.prior_weight * self.population_prior()
 
     # ---- act ----------------------------------------------------------------------------
+    def _cosine_rows(self, users: np.ndarray) -> np.ndarray:
+        """``(B, N)`` float32 unclipped cosines of ``users`` with every item, written into a
+        buffer kept between steps: a fresh 40 MB result (B=1,024, N=10,000) costs page faults
+        on every step."""
+        b = len(users)
+        if self._cosine_buffer is None or len(self._cosine_buffer) < b:
+            self._cosine_buffer = torch.empty(b, self.n_items)
+        out = self._cosine_buffer[:b].numpy()
+        matmul_into(_normalise(users), self.items.T, out)
+        return out
+
     def scores(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """cos x P for each user's candidates.
 
@@ -119,8 +145,10 @@ class LLMCosineAgent:
         Returns:
             ``(B, C)`` float32 fused scores.
         """
-        cos = np.take_along_axis(cosine_to_unit_items(users, self._items_t), candidates, axis=1)
-        return fuse(cos, self.click_probability(users, candidates))
+        users = np.ascontiguousarray(users, dtype=np.float32)
+        candidates = np.ascontiguousarray(candidates, dtype=np.int64)
+        parts = self.predictor.ranking_parts(torch.from_numpy(users), self._items_t)
+        return fused_scores(self._cosine_rows(users), candidates, *parts)
 
     @torch.no_grad()
     def click_probability(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -135,19 +163,28 @@ class LLMCosineAgent:
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
         users = self.user_vectors(ids)
-        cos = cosine_to_unit_items(users, self._items_t)
+        cos = self._cosine_rows(users)
         n_candidates = self.config.candidates
         if 0 < n_candidates < self.n_items and n_candidates >= self.slate_size:
-            # Ascending ids within a row keep "ties to the lower id" in the re-ranking below.
-            candidates = np.sort(_top_k_set(cos, n_candidates)[0], axis=1)
+            # Exact top-C of the clipped cosine, ids ascending within a row (which keeps "ties
+            # to the lower id" in the re-ranking below); the clip is applied on the fly.
+            candidates = _top_k_ids(cos, n_candidates, True)
         else:
-            candidates = np.broadcast_to(np.arange(self.n_items), cos.shape)
-        cos = np.take_along_axis(cos, candidates, axis=1)
-        fused = fuse(cos, self.click_probability(users, np.ascontiguousarray(candidates)))
-        if self.config.avoid_recent and "items" in observation:
-            recent = shown_in_history(observation["items"], self.n_items)
-            fused = demote(fused, np.take_along_axis(recent, candidates, axis=1), _RECENT_PENALTY)
-        slates = np.take_along_axis(candidates, _top_k(fused, self.slate_size), axis=1)
+            candidates = np.broadcast_to(np.arange(self.n_items), cos.shape).copy()
+        parts = self.predictor.ranking_parts(torch.from_numpy(users), self._items_t)
+        history = observation.get("items") if self.config.avoid_recent else None
+        if history is None:
+            history = np.empty((len(ids), 0, 0), dtype=np.int64)
+        history = np.ascontiguousarray(history, dtype=np.int64)
+        if len(history) != len(ids) or (history.size and history.max() >= self.n_items):
+            raise ValueError(
+                f"observation['items'] must be ({len(ids)}, H, k) item indices below "
+                f"{self.n_items} (-1 for empty), got shape {history.shape} and max "
+                f"{history.max() if history.size else None}"
+            )
+        slates = rerank_top_k(
+            cos, candidates, *parts, history, np.float32(_RECENT_PENALTY), self.slate_size
+        )
         return explore(
             slates,
             self._keys(ids),
@@ -176,8 +213,10 @@ class LLMCosineAgent:
             loss_value = float(loss.detach())
 
         # User vectors: forget a little, then add clicks and subtract skips.
-        signal = batch.clicked.astype(np.float32) - self.config.skip_weight * batch.skipped
-        step_sum = np.einsum("bk,bkd->bd", signal, self.items[batch.slates])
+        clicks = batch.clicked.astype(np.float32)
+        signal = clicks - np.float32(self.config.skip_weight) * batch.skipped
+        slates = np.ascontiguousarray(batch.slates, dtype=np.int64)
+        step_sum = _weighted_item_sums(self.items, slates, signal)
         self.user_sums_[ids] = self.config.user_decay * self.user_sums_[ids] + step_sum
-        self.click_sum_ += self.items[batch.slates[batch.clicked]].sum(axis=0)
+        self.click_sum_ += _weighted_item_sums(self.items, slates, clicks).sum(axis=0)
         return {"loss": loss_value}

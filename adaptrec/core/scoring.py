@@ -125,21 +125,25 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(chosen, order, axis=1)
 
 
-def cosine_to_unit_items(users: np.ndarray, unit_items: torch.Tensor) -> np.ndarray:
+def cosine_to_unit_items(
+    users: np.ndarray, unit_items: torch.Tensor, clip: bool = True
+) -> np.ndarray:
     """Like :func:`cosine` for items already L2-normalised, as one torch matrix product.
 
     Args:
         users: ``(B, d)`` float user vectors.
         unit_items: ``(N, d)`` float32 tensor of unit (or zero) rows.
+        clip: clip to [-1, 1] (rounding can overshoot by an ulp); ``False`` leaves it to the
+            caller (a pass over the ``(B, N)`` result saved).
 
     Returns:
-        ``(B, N)`` float32 in [-1, 1].
+        ``(B, N)`` float32, in [-1, 1] when ``clip``.
 
     Torch, not numpy, because the agents' hot path runs torch too: numpy's BLAS threads and
     torch's spin-wait for each other on a small machine (measured: 2-3x slower steps).
     """
     out = (torch.from_numpy(_normalise(users)) @ unit_items.T).numpy()
-    return np.clip(out, -1.0, 1.0, out=out)
+    return np.clip(out, -1.0, 1.0, out=out) if clip else out
 
 
 class BehaviorPredictor(nn.Module):
@@ -201,6 +205,37 @@ class BehaviorPredictor(nn.Module):
             + self.hidden.bias
         )
         return self.out(torch.relu(hidden)).squeeze(-1)
+
+    @torch.no_grad()
+    def ranking_parts(
+        self, users: torch.Tensor, items: torch.Tensor, position: int = 0
+    ) -> tuple[np.ndarray, ...]:
+        """The predictor split for :mod:`adaptrec.core.rerank`'s compiled kernels.
+
+        Args:
+            users: ``(B, d)`` float32 user vectors.
+            items: ``(N, d)`` float32 item vectors (the whole catalog).
+            position: the slot to evaluate at.
+
+        Returns:
+            float32 arrays ``table`` ``(N, r)`` (projected items), ``user_part`` ``(B, h)``
+            (the hidden layer's user-only terms, bias and slot included), ``pu`` ``(B, r)``,
+            ``w_item`` and ``w_inter`` ``(r, h)`` (the item and interaction blocks of the
+            hidden layer, transposed), ``out_w`` ``(h,)`` and the scalar ``out_b``.
+        """
+        r = self.user_projection.out_features
+        w = self.hidden.weight
+        pu = self.user_projection(users)
+        user_part = pu @ w[:, :r].T + w[:, 3 * r + position] + self.hidden.bias
+        return (
+            self.item_projection(items).numpy(),
+            user_part.numpy(),
+            pu.numpy(),
+            w[:, r : 2 * r].T.contiguous().numpy(),
+            w[:, 2 * r : 3 * r].T.contiguous().numpy(),
+            self.out.weight[0].contiguous().numpy(),
+            np.float32(self.out.bias[0].item()),
+        )
 
     @torch.no_grad()
     def score_candidates(

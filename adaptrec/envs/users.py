@@ -136,19 +136,24 @@ class UserPopulation:
         self.step_ = np.zeros(b, dtype=np.int64)
         self.session_ = np.zeros(b, dtype=np.int64)
         self.session_step_ = np.zeros(b, dtype=np.int64)
-        # One buffer, item-major: a user's base utility, fatigue level and fatigue clock for an
-        # item sit side by side, so the step kernel's random access to a shown item touches one
-        # cache line instead of three (the step is memory-latency bound at large B x N).
-        self._item_state = np.zeros((b, self.n_items, 3))
-        self.utility_ = self._item_state[:, :, 0]
-        self.fatigue_level_ = self._item_state[:, :, 1]
-        self.fatigue_clock_ = self._item_state[:, :, 2]
+        # One buffer, item-major: a user's base utility, fatigue level, fatigue clock and rank
+        # in the top list for an item sit side by side in 32 bytes, so the step kernel's random
+        # access to a shown item touches one cache line (the step is memory-latency bound at
+        # large B x N). The top list keeps a copy of its items' state (see envs.kernel).
+        self._item_state = np.zeros((b, self.n_items, 4))
+        self._item_state[:, :, kernel.RANK] = -1.0
+        self.utility_ = self._item_state[:, :, kernel.UTILITY]
+        self.fatigue_level_ = self._item_state[:, :, kernel.LEVEL]
+        self.fatigue_clock_ = self._item_state[:, :, kernel.CLOCK]
         self.clock_ = np.zeros(b)
         self.order_ = np.zeros((b, self.order_length), dtype=np.int64)
-        self.history_items_ = np.full((b, h, k), -1, dtype=np.int64)
-        self.history_clicks_ = np.zeros((b, h, k), dtype=np.int8)
-        self.history_skips_ = np.zeros((b, h, k), dtype=np.int8)
-        self.history_dwell_ = np.zeros((b, h, k), dtype=np.float32)
+        self._top_state = np.zeros((b, self.order_length, 3))
+        # Observed histories as ring buffers: step t's slate sits in slot t % h (the kernel
+        # writes one slot per step instead of shifting h slates; observations() unrolls them).
+        self._ring_items = np.full((b, h, k), -1, dtype=np.int64)
+        self._ring_clicks = np.zeros((b, h, k), dtype=np.int8)
+        self._ring_skips = np.zeros((b, h, k), dtype=np.int8)
+        self._ring_dwell = np.zeros((b, h, k), dtype=np.float32)
         self.preference_ = np.empty((b, n_topics))
         self.drift_now_ = np.zeros(b, dtype=bool)
         self.reset_rows(np.arange(b), user_ids)
@@ -192,10 +197,10 @@ class UserPopulation:
             (self.fatigue_level_, 0.0),
             (self.fatigue_clock_, 0.0),
             (self.clock_, 0.0),
-            (self.history_items_, -1),
-            (self.history_clicks_, 0),
-            (self.history_skips_, 0),
-            (self.history_dwell_, 0.0),
+            (self._ring_items, -1),
+            (self._ring_clicks, 0),
+            (self._ring_skips, 0),
+            (self._ring_dwell, 0.0),
             (self.drift_now_, False),
         ):
             array[rows] = value
@@ -205,7 +210,9 @@ class UserPopulation:
     def _set_utility(self, rows: np.ndarray) -> None:
         """Recompute the base utility of ``rows`` and its sorted top list (after a taste change)."""
         self.utility_[rows] = self._utility(self.preference_[rows])
+        self._item_state[rows, :, kernel.RANK] = -1.0
         self.order_[rows] = _top_k(self.utility_[rows], self.order_length)
+        kernel.index_top_lists(rows, self._item_state, self._top_state, self.order_)
 
     @property
     def drift_step_(self) -> np.ndarray:
@@ -226,12 +233,7 @@ class UserPopulation:
         """``(B, N)`` float64: probability that each user (of ``rows``) clicks each item once
         examined. Dense, O(B*N): for inspection; steps never build it."""
         return kernel.attractiveness_rows(
-            self._rows(rows),
-            self.utility_,
-            self.fatigue_level_,
-            self.fatigue_clock_,
-            self.clock_,
-            self.users.fatigue_weight,
+            self._rows(rows), self._item_state, self.clock_, self.users.fatigue_weight
         )
 
     def fatigue(self, rows: np.ndarray | None = None) -> np.ndarray:
@@ -245,9 +247,8 @@ class UserPopulation:
         the k items of highest ``utility - fatigue_weight * fatigue``, ties to the lower id."""
         return kernel.oracle_slates(
             self._rows(rows),
-            self.utility_,
-            self.fatigue_level_,
-            self.fatigue_clock_,
+            self._item_state,
+            self._top_state,
             self.clock_,
             self.order_,
             self.users.fatigue_weight,
@@ -263,19 +264,20 @@ class UserPopulation:
         b = len(self.user_ids_) if n_rows is None else n_rows
         k = self.slate_size
         check_array(name, slates, shape=(b, k), kind="iu")
-        if slates.size and (slates.min() < 0 or slates.max() >= self.n_items):
-            bad = slates[(slates < 0) | (slates >= self.n_items)][0]
-            raise ValueError(
-                f"{name} must hold item indices in [0, {self.n_items - 1}], got {int(bad)}"
-            )
-        ordered = np.sort(slates, axis=1)
-        repeated = ordered[:, 1:] == ordered[:, :-1]
-        if repeated.any():
-            row = int(np.nonzero(repeated.any(axis=1))[0][0])
-            item = int(ordered[row, 1:][repeated[row]][0])
+        bad = kernel.first_invalid_slate(slates, self.n_items) if slates.size else -1
+        if bad >= 0:
+            row = slates[bad]
+            outside = row[(row < 0) | (row >= self.n_items)]
+            if outside.size:
+                raise ValueError(
+                    f"{name} must hold item indices in [0, {self.n_items - 1}], "
+                    f"got {int(outside[0])}"
+                )
+            ordered = np.sort(row)
+            item = int(ordered[1:][ordered[1:] == ordered[:-1]][0])
             raise ValueError(
                 f"{name} must hold {k} distinct items per slate, got item {item} twice in "
-                f"{slates[row].tolist()}"
+                f"{row.tolist()}"
             )
         return slates.astype(np.int64, copy=False)
 
@@ -305,9 +307,8 @@ class UserPopulation:
         kernel.step_rows(
             rows,
             slates,
-            self.utility_,
-            self.fatigue_level_,
-            self.fatigue_clock_,
+            self._item_state,
+            self._top_state,
             self.clock_,
             self.keys_,
             self.step_,
@@ -322,10 +323,10 @@ class UserPopulation:
             self.env.reward == "dwell",
             self.session_,
             self.session_step_,
-            self.history_items_,
-            self.history_clicks_,
-            self.history_skips_,
-            self.history_dwell_,
+            self._ring_items,
+            self._ring_clicks,
+            self._ring_skips,
+            self._ring_dwell,
             clicked,
             skipped,
             dwell,
@@ -383,8 +384,8 @@ class UserPopulation:
             "user_id": self.user_ids_.copy(),
             "step": self.step_.copy(),
             "session_step": self.session_step_.copy(),
-            "items": self.history_items_.copy(),
-            "clicks": self.history_clicks_.copy(),
-            "skips": self.history_skips_.copy(),
-            "dwell": self.history_dwell_.copy(),
+            "items": kernel.history_in_order(self._ring_items, self.step_),
+            "clicks": kernel.history_in_order(self._ring_clicks, self.step_),
+            "skips": kernel.history_in_order(self._ring_skips, self.step_),
+            "dwell": kernel.history_in_order(self._ring_dwell, self.step_),
         }

@@ -1,0 +1,121 @@
+"""Exact top-C retrieval from a ``(B, N)`` score matrix (numba, parallel over rows).
+
+The first stage of the seed agent keeps, per user, the C items of highest cosine. numpy's
+``argpartition`` plus a check for ties at the cut cost about as much as the cosine product
+itself at B=1,024, N=10,000; this kernel returns the same set in less than half the time.
+
+Per row it estimates a threshold from a strided sample (the value that about 1.5 C of the N
+items should beat), collects the items at or above it, and selects the exact top C of those
+with a size-C heap. If fewer than C items reach the threshold, the heap scans the whole row.
+Either way the result is the exact top-C set under the ranking "higher score first, ties to
+the lower index": items are offered to the heap in ascending index order and enter only with a
+strictly higher score than the worst kept, so among equal scores the lower indices stay.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from adaptrec.core.validation import check_array, check_int
+
+
+@nb.njit(inline="always")
+def _clip(x):
+    return min(max(x, np.float32(-1.0)), np.float32(1.0))
+
+
+@nb.njit(inline="always")
+def _sift_down(values, items, size, position):
+    """Restore the heap below ``position``: the root is the worst kept entry (lowest value;
+    among equal values the highest index)."""
+    value, item = values[position], items[position]
+    while True:
+        child = 2 * position + 1
+        if child >= size:
+            break
+        other = child + 1
+        if other < size and (
+            values[other] < values[child]
+            or (values[other] == values[child] and items[other] > items[child])
+        ):
+            child = other
+        if values[child] < value or (values[child] == value and items[child] > item):
+            values[position], items[position] = values[child], items[child]
+            position = child
+        else:
+            break
+    values[position], items[position] = value, item
+
+
+@nb.njit(inline="always")
+def _select(row, index, count, c, clip, values, items):
+    """The exact top ``c`` of ``row[index[:count]]`` (``index`` ascending, ``count >= c``)
+    into the heap ``values``/``items``."""
+    for m in range(c):
+        values[m] = _clip(row[index[m]]) if clip else row[index[m]]
+        items[m] = index[m]
+    for position in range(c // 2 - 1, -1, -1):
+        _sift_down(values, items, c, position)
+    worst = values[0]
+    for m in range(c, count):
+        value = _clip(row[index[m]]) if clip else row[index[m]]
+        if value > worst:  # equal scores never enter: the kept ones have lower indices
+            values[0], items[0] = value, index[m]
+            _sift_down(values, items, c, 0)
+            worst = values[0]
+
+
+@nb.njit(cache=True, parallel=True)
+def _top_k_ids(scores, c, clip):
+    b, n = scores.shape
+    out = np.empty((b, c), dtype=np.int64)
+    stride = max(1, n // (8 * c))  # about 8c sampled scores
+    rank = max(1, (3 * c // 2) // stride)  # about 1.5c items should beat this sampled rank
+    chunks = min(b, 64)
+    for chunk in nb.prange(chunks):
+        values = np.empty(c, dtype=scores.dtype)
+        items = np.empty(c, dtype=np.int64)
+        sample_values = np.empty(rank, dtype=scores.dtype)
+        sample_items = np.empty(rank, dtype=np.int64)
+        index = np.empty(n, dtype=np.int64)
+        for r in range(chunk * b // chunks, (chunk + 1) * b // chunks):
+            row = scores[r]
+            count = 0
+            if rank < c and (n + stride - 1) // stride >= rank:
+                m = 0
+                for i in range(0, n, stride):
+                    index[m] = i
+                    m += 1
+                _select(row, index, m, rank, clip, sample_values, sample_items)
+                threshold = sample_values[0]
+                for i in range(n):  # branch-free compaction of the items at or above it
+                    index[count] = i
+                    value = _clip(row[i]) if clip else row[i]
+                    count += value >= threshold
+            if count < c:
+                for i in range(n):
+                    index[i] = i
+                count = n
+            _select(row, index, count, c, clip, values, items)
+            items.sort()
+            out[r] = items
+    return out
+
+
+def top_k_ids(scores: np.ndarray, c: int, clip: bool = False) -> np.ndarray:
+    """Per row, the indices of the ``c`` highest scores, as a set in ascending index order.
+
+    Args:
+        scores: ``(B, N)`` float32 or float64, finite.
+        c: ``1 <= c <= N``.
+        clip: rank ``clip(scores, -1, 1)`` instead (cosines with rounding error past +-1),
+            without a clipped copy of the matrix.
+
+    Returns:
+        ``(B, c)`` int64, each row sorted ascending: the same set as the first ``c`` of a
+        stable sort by descending score (ties to the lower index).
+    """
+    check_array("scores", scores, shape=(None, None), kind="f", finite=True)
+    check_int("c", c, low=1, high=scores.shape[1])
+    return _top_k_ids(np.ascontiguousarray(scores), c, clip)
