@@ -25,7 +25,7 @@ from adaptrec.agents.base import (
     observed_user_ids,
 )
 from adaptrec.core.config import LLMCosineConfig
-from adaptrec.core.parallel_blas import matmul_into
+from adaptrec.core.parallel_blas import matmul_into, single_threaded_blas
 from adaptrec.core.rerank import fused_scores, rerank_top_k
 from adaptrec.core.retrieval import _top_k_ids
 from adaptrec.core.rng import Component, seed_sequence
@@ -148,7 +148,8 @@ class LLMCosineAgent:
         users = np.ascontiguousarray(users, dtype=np.float32)
         candidates = np.ascontiguousarray(candidates, dtype=np.int64)
         parts = self.predictor.ranking_parts(torch.from_numpy(users), self._items_t)
-        return fused_scores(self._cosine_rows(users), candidates, *parts)
+        with single_threaded_blas():
+            return fused_scores(self._cosine_rows(users), candidates, *parts)
 
     @torch.no_grad()
     def click_probability(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -182,9 +183,10 @@ class LLMCosineAgent:
                 f"{self.n_items} (-1 for empty), got shape {history.shape} and max "
                 f"{history.max() if history.size else None}"
             )
-        slates = rerank_top_k(
-            cos, candidates, *parts, history, np.float32(_RECENT_PENALTY), self.slate_size
-        )
+        with single_threaded_blas():  # the kernel is parallel over users already
+            slates = rerank_top_k(
+                cos, candidates, *parts, history, np.float32(_RECENT_PENALTY), self.slate_size
+            )
         return explore(
             slates,
             self._keys(ids),

@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS numba's np.dot calls, so the controller sees it)
 import torch
 from threadpoolctl import ThreadpoolController
 
@@ -45,6 +46,12 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
+def single_threaded_blas():
+    """Context manager: every loaded BLAS runs single-threaded inside it (for BLAS calls made
+    from compiled code that is already parallel over users)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
 def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out[:] = a @ b`` with ``a`` ``(M, K)``, ``b`` ``(K, N)``, ``out`` ``(M, N)`` (float32).
 
@@ -53,7 +60,7 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     element is the same dot product whatever the split, up to the BLAS kernel's blocking.
     """
     workers = max(1, min(torch.get_num_threads(), len(a) // 64))
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with single_threaded_blas():
         if workers == 1:
             np.matmul(a, b, out=out)
             return out

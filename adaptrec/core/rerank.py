@@ -24,8 +24,6 @@ import math
 import numba as nb
 import numpy as np
 
-_LANES = 16  # partial sums of the output layer's dot product (vectorised, fixed order)
-
 
 @nb.njit(inline="always")
 def _user_matrix(pu_row, w_item, w_inter, matrix):
@@ -38,28 +36,25 @@ def _user_matrix(pu_row, w_item, w_inter, matrix):
 
 
 @nb.njit(inline="always")
-def _probability(pv_row, matrix, user_part_row, out_w, out_b, hidden, lanes):
-    """P(click) = sigmoid(out_w . relu(user_part + pv @ matrix) + out_b), float32."""
-    r, h = matrix.shape
-    for i in range(h):
-        hidden[i] = user_part_row[i]
-    for j in range(r):
-        t = pv_row[j]
+def _probabilities(items, table, matrix, user_part_row, out_w, out_b, pv, hidden, logits, out):
+    """P(click) of each of ``items`` (``(C,)``) for one user into ``out`` (``(C,)`` float32).
+
+    The hidden layer of all C candidates is one small matrix product, ``(C, r) @ (r, h)``, and
+    the output layer one matrix-vector product, both by BLAS: a hand-written loop ran at a
+    third of the speed (each multiply-add waited on the last one's store). ``pv`` ``(C, r)``,
+    ``hidden`` ``(C, h)`` and ``logits`` ``(C,)`` are scratch space.
+    """
+    c, h = hidden.shape
+    for m in range(c):
+        pv[m] = table[items[m]]
+    np.dot(pv, matrix, hidden)
+    for m in range(c):
         for i in range(h):
-            hidden[i] += t * matrix[j, i]
-    for lane in range(_LANES):
-        lanes[lane] = np.float32(0.0)
-    for start in range(0, h - h % _LANES, _LANES):
-        for lane in range(_LANES):
-            value = hidden[start + lane]
-            lanes[lane] += (value if value > 0 else np.float32(0.0)) * out_w[start + lane]
-    logit = out_b
-    for lane in range(_LANES):
-        logit += lanes[lane]
-    for i in range(h - h % _LANES, h):
-        value = hidden[i]
-        logit += (value if value > 0 else np.float32(0.0)) * out_w[i]
-    return np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-logit)))
+            value = hidden[m, i] + user_part_row[i]
+            hidden[m, i] = value if value > 0 else np.float32(0.0)
+    np.dot(hidden, out_w, logits)
+    for m in range(c):
+        out[m] = np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-(logits[m] + out_b))))
 
 
 @nb.njit(inline="always")
@@ -84,13 +79,15 @@ def fused_scores(cos, candidates, table, user_part, pu, w_item, w_inter, out_w, 
     out = np.empty((b, c), dtype=np.float32)
     for user in nb.prange(b):
         matrix = np.empty((r, h), dtype=np.float32)
-        hidden = np.empty(h, dtype=np.float32)
-        lanes = np.empty(_LANES, dtype=np.float32)
+        pv = np.empty((c, r), dtype=np.float32)
+        hidden = np.empty((c, h), dtype=np.float32)
+        logits = np.empty(c, dtype=np.float32)
+        p = np.empty(c, dtype=np.float32)
         _user_matrix(pu[user], w_item, w_inter, matrix)
+        items = candidates[user]
+        _probabilities(items, table, matrix, user_part[user], out_w, out_b, pv, hidden, logits, p)
         for m in range(c):
-            item = candidates[user, m]
-            p = _probability(table[item], matrix, user_part[user], out_w, out_b, hidden, lanes)
-            out[user, m] = _clip(cos[user, item]) * p
+            out[user, m] = _clip(cos[user, items[m]]) * p[m]
     return out
 
 
@@ -120,18 +117,23 @@ def rerank_top_k(
     chunks = min(b, 64)
     for chunk in nb.prange(chunks):
         matrix = np.empty((r, h), dtype=np.float32)
-        hidden = np.empty(h, dtype=np.float32)
-        lanes = np.empty(_LANES, dtype=np.float32)
+        pv = np.empty((c, r), dtype=np.float32)
+        hidden = np.empty((c, h), dtype=np.float32)
+        logits = np.empty(c, dtype=np.float32)
+        p = np.empty(c, dtype=np.float32)
         recent = np.zeros(n_items, dtype=np.bool_)
         best_score = np.empty(k, dtype=np.float32)
         for user in range(chunk * b // chunks, (chunk + 1) * b // chunks):
             _mark(recent, history, user, True)
             _user_matrix(pu[user], w_item, w_inter, matrix)
+            items = candidates[user]
+            _probabilities(
+                items, table, matrix, user_part[user], out_w, out_b, pv, hidden, logits, p
+            )
             count = 0
             for m in range(c):
-                item = candidates[user, m]
-                p = _probability(table[item], matrix, user_part[user], out_w, out_b, hidden, lanes)
-                score = _clip(cos[user, item]) * p
+                item = items[m]
+                score = _clip(cos[user, item]) * p[m]
                 if recent[item]:
                     score -= penalty
                 # Insert into the best-first list; equal scores stay behind (lower ids first).
