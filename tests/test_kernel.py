@@ -21,7 +21,7 @@ def test_kernel_uniforms_are_bit_identical_to_numpy_uniforms():
 
 def population(n_items=120, order_length=None, **users):
     catalog = make_catalog(CatalogConfig(n_items=n_items), 0)
-    config = UserConfig(drift="none", **users)
+    config = UserConfig(**{"drift": "none", **users})
     pop = UserPopulation(catalog, config, EnvConfig(max_steps=10_000))
     if order_length is not None:
         pop.order_length = order_length
@@ -47,8 +47,16 @@ def test_lazy_fatigue_equals_the_dense_recurrence():
 
 
 @pytest.mark.parametrize("order_length", [None, 6])  # 6: the full-scan fallback almost always
-def test_oracle_is_the_exact_top_k_of_fatigued_utility(order_length):
-    pop = population(order_length=order_length, fatigue_weight=2.0)
+@pytest.mark.parametrize("drift", ["none", "abrupt", "gradual"])  # a drift rebuilds the lists
+def test_oracle_is_the_exact_top_k_of_fatigued_utility(order_length, drift):
+    pop = population(
+        order_length=order_length,
+        fatigue_weight=2.0,
+        drift=drift,
+        drift_step=15,
+        drift_duration=10,
+        drift_fraction=1.0,
+    )
     weight = pop.users.fatigue_weight
     for _ in range(40):
         slates = pop.oracle_slates()  # keep tiring the best items, so the order list goes stale
@@ -58,6 +66,41 @@ def test_oracle_is_the_exact_top_k_of_fatigued_utility(order_length):
         outcome = pop.step(slates)
         np.testing.assert_allclose(outcome.oracle_expected_clicks, expected, rtol=1e-12)
         np.testing.assert_allclose(outcome.expected_clicks, expected, rtol=1e-12)
+
+
+def test_top_lists_carry_the_current_state_of_their_items():
+    """The oracle walks a copy of each user's top items' state; the copy must equal the item
+    state after steps (fatigue), drifts (new lists) and resets (cleared rows)."""
+    pop = population(drift="abrupt", drift_step=5, drift_fraction=1.0)
+    rng = np.random.default_rng(1)
+    for step in range(12):
+        pop.step(
+            np.stack([rng.choice(pop.n_items, pop.slate_size, replace=False) for _ in range(6)])
+        )
+        if step == 8:
+            pop.reset_rows(np.array([2]), np.array([40]))
+        state = pop._item_state[np.arange(6)[:, None], pop.order_]  # (B, M, 4)
+        np.testing.assert_array_equal(pop._top_state, state[:, :, :3])
+        assert (state[:, :, kernel.RANK] == np.arange(pop.order_length)).all()
+        ranked = (pop._item_state[:, :, kernel.RANK] >= 0).sum(axis=1)
+        assert (ranked == pop.order_length).all()  # no stale marks from an older list
+
+
+def test_observed_history_lists_the_last_slates_most_recent_first_across_the_ring():
+    pop = population()
+    depth = pop.env.history_length
+    shown = []
+    for t in range(depth + 7):  # wraps around the ring buffer
+        slates = (np.arange(6)[:, None] * 3 + t + np.arange(pop.slate_size)) % pop.n_items
+        pop.step(slates)
+        shown.append(slates)
+        items = pop.observations()["items"]
+        for h in range(depth):
+            expected = shown[-1 - h] if h < len(shown) else np.full_like(slates, -1)
+            np.testing.assert_array_equal(items[:, h], expected)
+    pop.reset_rows(np.array([4]), np.array([4]))
+    assert (pop.observations()["items"][4] == -1).all()
+    assert (pop.observations()["clicks"][4] == 0).all()
 
 
 def test_step_work_does_not_touch_unshown_items():

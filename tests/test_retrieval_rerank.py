@@ -1,0 +1,146 @@
+"""The compiled ranking kernels (retrieval, re-ranking, the split BLAS product) against plain
+numpy/torch references of the same definitions."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from adaptrec.core.parallel_blas import matmul_into, single_threaded_blas
+from adaptrec.core.rerank import fused_scores, rerank_top_k
+from adaptrec.core.retrieval import top_k_ids
+from adaptrec.core.scoring import BehaviorPredictor, top_k_items
+
+
+def reference_top_ids(scores, c, clip):
+    ranked = np.clip(scores, -1, 1) if clip else scores
+    return np.sort(np.argsort(-ranked, axis=1, kind="stable")[:, :c], axis=1)
+
+
+# Few distinct values (many ties at the cut) and values past +-1 (the clip matters).
+tied_scores = st.integers(1, 6).flatmap(
+    lambda rows: st.integers(2, 400).flatmap(
+        lambda n: arrays(
+            np.float32, (rows, n), elements=st.sampled_from([-2.0, -1.0, 0.0, 0.25, 0.5, 1.0, 1.5])
+        )
+    )
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tied_scores, st.data(), st.booleans())
+def test_top_k_ids_is_the_stable_sort_prefix_as_a_set(scores, data, clip):
+    # Catches: ties at the cut resolved to a higher index; the clip ignored; the sampled
+    # threshold dropping items; the fallback never taken.
+    c = data.draw(st.integers(1, scores.shape[1]))
+    np.testing.assert_array_equal(top_k_ids(scores, c, clip), reference_top_ids(scores, c, clip))
+
+
+def test_top_k_ids_on_continuous_scores_and_when_the_sample_overshoots():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(8, 10_000)).astype(np.float32)
+    # Row 0: every 6th item (the sampled ones) is high for the first 100 samples, so the
+    # sampled threshold is beaten by only 100 < c items and the kernel must scan everything.
+    scores[0] = 0.0
+    scores[0, :600:6] = 1.0
+    scores[1] = 0.0  # all tied: the lowest c indices
+    for c in (1, 10, 200, 9_999):
+        np.testing.assert_array_equal(
+            top_k_ids(scores, c, clip=True), reference_top_ids(scores, c, clip=True)
+        )
+    assert top_k_ids(scores, 200)[1].tolist() == list(range(200))
+
+
+def test_top_k_ids_rejects_bad_input():
+    with pytest.raises(ValueError, match="c must be"):
+        top_k_ids(np.zeros((2, 5), np.float32), 6)
+    with pytest.raises(ValueError, match="scores must be finite"):
+        top_k_ids(np.array([[0.0, np.nan]], np.float32), 1)
+
+
+def ranking_inputs(seed, n_items=60, dim=12, users=5, candidates=17):
+    generator = torch.Generator().manual_seed(seed)
+    model = BehaviorPredictor(dim, 4, projection_dim=6, hidden=20, generator=generator)
+    rng = np.random.default_rng(seed)
+    items = rng.normal(size=(n_items, dim)).astype(np.float32)
+    items[1] = items[0]  # identical items: exactly tied scores
+    user_vectors = rng.normal(size=(users, dim)).astype(np.float32)
+    cos = (rng.uniform(-1.2, 1.2, size=(users, n_items))).astype(np.float32)
+    cos[:, 1] = cos[:, 0]
+    chosen = np.sort(
+        np.stack([rng.choice(n_items, candidates, replace=False) for _ in range(users)]), axis=1
+    )
+    chosen[:, :2] = [0, 1]
+    chosen = np.sort(chosen, axis=1)
+    parts = model.ranking_parts(torch.from_numpy(user_vectors), torch.from_numpy(items))
+    return model, items, user_vectors, cos, chosen, parts
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fused_scores_are_clipped_cosine_times_the_predictors_probability(seed):
+    # Catches: the user/item blocks of the hidden layer swapped, the slot column or a bias
+    # dropped, no clip, the ReLU or sigmoid missing.
+    model, items, users, cos, chosen, parts = ranking_inputs(seed)
+    with single_threaded_blas():
+        fast = fused_scores(cos, chosen, *parts)
+    logits = model.score_candidates(
+        torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(chosen)
+    )
+    expected = np.take_along_axis(np.clip(cos, -1, 1), chosen, 1) * torch.sigmoid(logits).numpy()
+    np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rerank_is_the_top_k_of_the_fused_scores_with_recent_items_demoted(seed):
+    # Catches: ties not broken by the lower id, recency marks leaking to the next user, the
+    # penalty not applied.
+    _, _, _, cos, chosen, parts = ranking_inputs(seed)
+    rng = np.random.default_rng(seed)
+    history = rng.integers(-1, 60, size=(len(chosen), 3, 2))
+    history[0] = -1
+    history[1, 0, 0] = chosen[1, 5]
+    with single_threaded_blas():
+        fused = fused_scores(cos, chosen, *parts)
+        slates = rerank_top_k(cos, chosen, *parts, history, np.float32(3.0), 6)
+    for user in range(len(chosen)):
+        recent = np.isin(chosen[user], history[user])
+        scores = np.where(recent, fused[user] - np.float32(3.0), fused[user])
+        expected = top_k_items(scores[None], chosen[user][None], 6)[0]
+        np.testing.assert_array_equal(slates[user], expected)
+    assert chosen[1, 5] not in slates[1][:1]  # demoted below the others
+    order = slates[0].tolist()
+    if 0 in order and 1 in order:  # identical items 0 and 1 tie: the lower id first
+        assert order.index(0) < order.index(1)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_matmul_into_equals_the_product_for_every_split(threads):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(301, 40)).astype(np.float32)
+    b = rng.normal(size=(40, 77)).astype(np.float32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = np.full((301, 77), np.nan, np.float32)
+        matmul_into(a, b, out)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_rerank_keeps_the_lowest_ids_when_every_candidate_ties():
+    # Catches: an equal score at the cut replacing the kept lower id.
+    model = BehaviorPredictor(4, 2, projection_dim=3, hidden=5, generator=torch.Generator())
+    items = np.ones((30, 4), np.float32)  # identical items: identical P
+    users = np.ones((2, 4), np.float32)
+    cos = np.full((2, 30), 0.5, np.float32)
+    chosen = np.tile(np.arange(3, 30, 2), (2, 1))
+    parts = model.ranking_parts(torch.from_numpy(users), torch.from_numpy(items))
+    history = np.full((2, 1, 1), -1)
+    history[1, 0, 0] = 5
+    with single_threaded_blas():
+        slates = rerank_top_k(cos, chosen, *parts, history, np.float32(3.0), 4)
+    assert slates[0].tolist() == [3, 5, 7, 9]
+    assert slates[1].tolist() == [3, 7, 9, 11]  # 5 was shown recently
