@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numba
 import numpy as np
 import pyarrow as pa
 import torch
@@ -29,17 +30,22 @@ ProgressCallback = Callable[[str, int], None]
 
 @contextmanager
 def torch_threads(threads: int) -> Iterator[None]:
-    """Run a block with ``threads`` torch threads, then restore the process's setting.
+    """Run a block with ``threads`` torch (and at most that many numba) threads, then
+    restore the process's settings.
 
     Torch's float sums depend on the thread count, so a simulation runs under its config's
-    count wherever it runs (this process, a Ray worker, another machine).
+    count wherever it runs (this process, a Ray worker, another machine). numba's kernels
+    give the same numbers on any number of threads; capping them keeps Ray workers that
+    share a machine from oversubscribing its cores.
     """
-    previous = torch.get_num_threads()
+    previous, previous_numba = torch.get_num_threads(), numba.get_num_threads()
     torch.set_num_threads(threads)
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
         yield
     finally:
         torch.set_num_threads(previous)
+        numba.set_num_threads(previous_numba)
 
 
 def interact(agent: Agent, population: UserPopulation) -> tuple[np.ndarray, StepOutcome]:

@@ -17,6 +17,7 @@ import threading
 import numba as nb
 import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numba's np.dot calls; the controller must see it)
+import torch
 from threadpoolctl import ThreadpoolController
 
 _lock = threading.Lock()
@@ -51,13 +52,15 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out[:] = a @ b`` for float32 ``a`` ``(M, K)``, ``b`` ``(K, N)`` (C- or F-ordered, e.g.
     the transpose of a C-ordered matrix) and C-ordered ``out`` ``(M, N)``; returns ``out``.
 
-    Rows are split over numba's threads (at least 64 rows each). Each output element is the
-    same BLAS dot product whatever the split, up to the kernel's blocking.
+    Rows are split into ``torch.get_num_threads()`` parts (at least 64 rows each), the
+    compute parallelism a run's config sets, run on numba's threads. The split, not the
+    number of threads that run it, decides the BLAS calls, so a config's results do not
+    depend on the machine's core count.
     """
     a = np.ascontiguousarray(a, dtype=np.float32)
     if b.dtype != np.float32 or not (b.flags.c_contiguous or b.flags.f_contiguous):
         b = np.ascontiguousarray(b, dtype=np.float32)
-    parts = max(1, min(nb.get_num_threads(), len(a) // 64))
+    parts = max(1, min(torch.get_num_threads(), len(a) // 64))
     with single_threaded_blas():
         _matmul_rows(a, b, out, parts)
     return out
