@@ -90,6 +90,16 @@ def test_fused_scores_are_clipped_cosine_times_the_predictors_probability(seed):
     )
     expected = np.take_along_axis(np.clip(cos, -1, 1), chosen, 1) * torch.sigmoid(logits).numpy()
     np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-6)
+    # Projecting only the candidates' rows (the few-users path) changes nothing they see.
+    few = model.ranking_parts(
+        torch.from_numpy(users), torch.from_numpy(items), candidates=chosen[:1]
+    )
+    assert (few[0][np.setdiff1d(np.arange(len(items)), chosen[0])] == 0).all()
+    with single_threaded_blas():
+        alone = fused_scores(
+            cos[:1], chosen[:1], few[0], *(part[:1] for part in few[1:3]), *few[3:]
+        )
+    np.testing.assert_allclose(alone[0], fast[0], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

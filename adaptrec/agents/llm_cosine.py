@@ -147,7 +147,9 @@ class LLMCosineAgent:
         """
         users = np.ascontiguousarray(users, dtype=np.float32)
         candidates = np.ascontiguousarray(candidates, dtype=np.int64)
-        parts = self.predictor.ranking_parts(torch.from_numpy(users), self._items_t)
+        parts = self.predictor.ranking_parts(
+            torch.from_numpy(users), self._items_t, candidates=candidates
+        )
         with single_threaded_blas():
             return fused_scores(self._cosine_rows(users), candidates, *parts)
 
@@ -172,7 +174,9 @@ class LLMCosineAgent:
             candidates = _top_k_ids(cos, n_candidates, True)
         else:
             candidates = np.broadcast_to(np.arange(self.n_items), cos.shape).copy()
-        parts = self.predictor.ranking_parts(torch.from_numpy(users), self._items_t)
+        parts = self.predictor.ranking_parts(
+            torch.from_numpy(users), self._items_t, candidates=candidates
+        )
         history = observation.get("items") if self.config.avoid_recent else None
         if history is None:
             history = np.empty((len(ids), 0, 0), dtype=np.int64)

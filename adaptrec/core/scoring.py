@@ -208,7 +208,11 @@ class BehaviorPredictor(nn.Module):
 
     @torch.no_grad()
     def ranking_parts(
-        self, users: torch.Tensor, items: torch.Tensor, position: int = 0
+        self,
+        users: torch.Tensor,
+        items: torch.Tensor,
+        position: int = 0,
+        candidates: np.ndarray | None = None,
     ) -> tuple[np.ndarray, ...]:
         """The predictor split for :mod:`adaptrec.core.rerank`'s compiled kernels.
 
@@ -216,6 +220,9 @@ class BehaviorPredictor(nn.Module):
             users: ``(B, d)`` float32 user vectors.
             items: ``(N, d)`` float32 item vectors (the whole catalog).
             position: the slot to evaluate at.
+            candidates: the item ids that will be scored; when they are fewer than N (a few
+                users), only their rows of ``table`` are computed (the rest are 0), which
+                keeps a single user's step at a fraction of a millisecond.
 
         Returns:
             float32 arrays ``table`` ``(N, r)`` (projected items), ``user_part`` ``(B, h)``
@@ -227,8 +234,14 @@ class BehaviorPredictor(nn.Module):
         w = self.hidden.weight
         pu = self.user_projection(users)
         user_part = pu @ w[:, :r].T + w[:, 3 * r + position] + self.hidden.bias
+        if candidates is not None and candidates.size < len(items):
+            rows = torch.from_numpy(np.unique(candidates))
+            table = torch.zeros(len(items), r)
+            table[rows] = self.item_projection(items[rows])
+        else:
+            table = self.item_projection(items)
         return (
-            self.item_projection(items).numpy(),
+            table.numpy(),
             user_part.numpy(),
             pu.numpy(),
             w[:, r : 2 * r].T.contiguous().numpy(),
