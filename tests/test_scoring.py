@@ -89,3 +89,29 @@ def test_predictor_initialisation_comes_from_the_given_generator():
 
     assert torch.equal(weights(1), weights(1))
     assert not torch.equal(weights(1), weights(2))
+
+
+def test_projected_rows_give_the_plain_forward_and_weight_gradient():
+    # Catches: a stale projected catalog after an optimiser step or a different catalog; a
+    # scatter that drops repeated items; a gradient that differs from items[index] @ W.T's.
+    model = BehaviorPredictor(8, 3, projection_dim=4, hidden=6, generator=torch.Generator())
+    items = torch.randn(15, 8)
+    index = torch.tensor([[0, 3, 3], [14, 0, 7]])  # repeats: their gradients add up
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(3):
+        weight = model.item_projection.weight
+        grad_out = torch.randn(2, 3, 4)
+        fast = model.project_items(items, index)
+        (fast * grad_out).sum().backward()
+        fast_grad = weight.grad.clone()
+        weight.grad = None
+        plain = items[index] @ weight.T
+        (plain * grad_out).sum().backward()
+        torch.testing.assert_close(fast, plain, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(fast_grad, weight.grad, rtol=1e-5, atol=1e-6)
+        optimizer.step()  # the cached projection must follow the new weight
+        optimizer.zero_grad()
+    other = torch.randn(15, 8)
+    torch.testing.assert_close(model.item_table(other), model.item_projection(other))
+    other.mul_(2.0)  # in place: the same tensor, new values
+    torch.testing.assert_close(model.item_table(other), model.item_projection(other))

@@ -207,11 +207,16 @@ class LLMCosineAgent:
         users = torch.from_numpy(self.user_vectors(ids))  # the vectors the slates were made with
         loss_value = float("nan")
         if self.config.updates_per_step:
-            items = self._items_t[torch.from_numpy(batch.slates)]  # (B, k, d)
+            slates = torch.from_numpy(np.ascontiguousarray(batch.slates, dtype=np.int64))
             positions = torch.arange(self.slate_size).expand(len(ids), -1)
             labels = torch.from_numpy(batch.clicked.astype(np.float32))
             for _ in range(self.config.updates_per_step):
-                logits = self.predictor(users[:, None, :], items, positions)
+                # predictor(users, items[slates], positions), without gathering (B, k, d)
+                logits = self.predictor.logits_from_projections(
+                    self.predictor.user_projection(users)[:, None, :],
+                    self.predictor.project_items(self._items_t, slates),
+                    positions,
+                )
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()

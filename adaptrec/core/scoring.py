@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numba as nb
 import numpy as np
 import torch
 from torch import nn
@@ -146,6 +147,40 @@ def cosine_to_unit_items(
     return np.clip(out, -1.0, 1.0, out=out) if clip else out
 
 
+@nb.njit(cache=True)
+def _scatter_add_rows(index, rows, n):
+    """``(n, r)`` float32 sums of ``rows`` (``(E, r)``) by ``index`` (``(E,)``), added in order:
+    deterministic, unlike a parallel scatter-add whose sums depend on thread timing."""
+    out = np.zeros((n, rows.shape[1]), dtype=np.float32)
+    for e in range(len(index)):
+        out[index[e]] += rows[e]
+    return out
+
+
+class _ProjectedRows(torch.autograd.Function):
+    """``(items @ weight.T)[index]``, given ``table = items @ weight.T``, with the gradient
+    for ``weight`` only.
+
+    The plain form, ``items[index] @ weight.T``, first gathers a ``(E, d)`` copy of the item
+    vectors (15 MB for a 1,024 x 10 slate batch, d=384; measured: the gather alone took a
+    third of the update). Here the forward projects the catalog once and gathers ``(E, r)``
+    rows; the backward scatters the row gradients onto the catalog in a fixed order and
+    multiplies once: the same sums, grouped by item.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, items, index, table):
+        ctx.save_for_backward(items, index)
+        return table[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        items, index = ctx.saved_tensors
+        rows = grad.reshape(-1, grad.shape[-1]).contiguous().numpy()
+        grad_table = _scatter_add_rows(index.reshape(-1).numpy(), rows, len(items))
+        return torch.from_numpy(grad_table).T @ items, None, None, None
+
+
 class BehaviorPredictor(nn.Module):
     """P(y = click | x) = sigmoid(MLP(embed(x))).
 
@@ -178,6 +213,9 @@ class BehaviorPredictor(nn.Module):
         self.item_projection = nn.Linear(dim, projection_dim, bias=False)
         self.hidden = nn.Linear(3 * projection_dim + n_positions, hidden)
         self.out = nn.Linear(hidden, 1)
+        self._table: torch.Tensor | None = None
+        self._table_items: torch.Tensor | None = None
+        self._table_key: tuple | None = None
         for layer in (self.user_projection, self.item_projection, self.hidden, self.out):
             bound = 1.0 / math.sqrt(layer.in_features)
             nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
@@ -239,7 +277,7 @@ class BehaviorPredictor(nn.Module):
             table = torch.zeros(len(items), r)
             table[rows] = self.item_projection(items[rows])
         else:
-            table = self.item_projection(items)
+            table = self.item_table(items)
         return (
             table.numpy(),
             user_part.numpy(),
@@ -292,6 +330,30 @@ class BehaviorPredictor(nn.Module):
             torch.relu_(hidden)
             logits[rows] = (hidden.reshape(n * c, -1) @ self.out.weight[0]).reshape(n, c)
         return logits + self.out.bias[0]
+
+    @torch.no_grad()
+    def item_table(self, items: torch.Tensor) -> torch.Tensor:
+        """``(N, r)`` projected catalog ``item_projection(items)``, without autograd.
+
+        Kept until the projection's weight changes (its version counter moves with every
+        in-place optimiser step), so ranking and the update that follows it project the
+        catalog once per step, not twice.
+        """
+        weight = self.item_projection.weight
+        # Keyed by the tensor object itself (held, so its memory cannot be reused by another)
+        # and both version counters (in-place changes to the weight or the items).
+        key = (weight._version, items._version)
+        if self._table_items is not items or self._table_key != key:
+            self._table = self.item_projection(items)
+            self._table_items, self._table_key = items, key
+        return self._table
+
+    def project_items(self, items: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """``item_projection(items[index])``: ``(*index.shape, r)``, differentiable in the
+        projection's weight (not in ``items``). ``items``: ``(N, d)`` float32 catalog,
+        ``index``: int64 item ids of any shape."""
+        weight = self.item_projection.weight
+        return _ProjectedRows.apply(weight, items, index, self.item_table(items))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor, position: torch.Tensor):
         """Logits of P(click): users ``(..., d)``, items ``(..., d)``, position ``(...)`` int64."""
