@@ -96,11 +96,11 @@ def test_projected_rows_give_the_plain_forward_and_weight_gradient():
     # scatter that drops repeated items; a gradient that differs from items[index] @ W.T's.
     model = BehaviorPredictor(8, 3, projection_dim=4, hidden=6, generator=torch.Generator())
     items = torch.randn(15, 8)
-    index = torch.tensor([[0, 3, 3], [14, 0, 7]])  # repeats: their gradients add up
+    index = torch.tensor([[0, 3, 3, 3, 2, 9, 1, 1], [14, 0, 7, 7, 5, 5, 12, 2]])  # > 15 ids, repeats
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     for _ in range(3):
         weight = model.item_projection.weight
-        grad_out = torch.randn(2, 3, 4)
+        grad_out = torch.randn(2, 8, 4)
         fast = model.project_items(items, index)
         (fast * grad_out).sum().backward()
         fast_grad = weight.grad.clone()

@@ -351,7 +351,13 @@ class BehaviorPredictor(nn.Module):
     def project_items(self, items: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """``item_projection(items[index])``: ``(*index.shape, r)``, differentiable in the
         projection's weight (not in ``items``). ``items``: ``(N, d)`` float32 catalog,
-        ``index``: int64 item ids of any shape."""
+        ``index``: int64 item ids of any shape.
+
+        For fewer ids than catalog items (a few users), the ids' vectors are gathered and
+        projected directly; otherwise rows of the projected catalog are gathered.
+        """
+        if index.numel() < len(items):
+            return self.item_projection(items[index])
         weight = self.item_projection.weight
         return _ProjectedRows.apply(weight, items, index, self.item_table(items))
 
