@@ -5,15 +5,13 @@ The first stage of the seed agent keeps, per user, the C items of highest cosine
 itself at B=1,024, N=10,000 (28 ms); this kernel returns the same set in about 8 ms.
 
 Per row it estimates a threshold from a histogram of a strided sample (a value that about
-1.5 C of the N items should reach), collects the items at or above it, and selects the exact
-top C of those with a size-C heap. Any threshold that at least C items reach gives the exact
-answer: the C best all lie at or above it. If fewer than C items reach the threshold, the heap
-scans the whole row. The heap's root is then the C-th best (score, index), and one pass over
-the collected indices (ascending) lists the kept ones in order, without a sort.
-
-Either way the result is the exact top-C set under the ranking "higher score first, ties to
-the lower index": items are offered to the heap in ascending index order and enter only with a
-strictly higher score than the worst kept, so among equal scores the lower indices stay.
+1.5 C of the N items should reach) and collects the items at or above it, in index order. Any
+threshold that at least C items reach keeps the answer exact, since the C best all lie at or
+above it; if fewer reach it, the whole row is collected. Quickselect (three-way, so rows of
+equal scores stay linear) then finds the C-th best score among the collected, and one pass
+over them in index order keeps every item above it and the lowest-index items equal to it
+until there are C: the exact top-C set under "higher score first, ties to the lower index",
+already in ascending order.
 """
 
 from __future__ import annotations
@@ -29,48 +27,40 @@ def _clip(x):
     return min(max(x, np.float32(-1.0)), np.float32(1.0))
 
 
-@nb.njit(inline="always")
-def _sift_down(values, items, size, position):
-    """Restore the heap below ``position``: the root is the worst kept entry (lowest value;
-    among equal values the highest index)."""
-    value, item = values[position], items[position]
-    while True:
-        child = 2 * position + 1
-        if child >= size:
-            break
-        other = child + 1
-        if other < size and (
-            values[other] < values[child]
-            or (values[other] == values[child] and items[other] > items[child])
-        ):
-            child = other
-        if values[child] < value or (values[child] == value and items[child] > item):
-            values[position], items[position] = values[child], items[child]
-            position = child
-        else:
-            break
-    values[position], items[position] = value, item
-
-
-@nb.njit(inline="always")
-def _select(row, index, count, c, clip, values, items):
-    """The exact top ``c`` of ``row[index[:count]]`` (``index`` ascending, ``count >= c``)
-    into the heap ``values``/``items``."""
-    for m in range(c):
-        values[m] = _clip(row[index[m]]) if clip else row[index[m]]
-        items[m] = index[m]
-    for position in range(c // 2 - 1, -1, -1):
-        _sift_down(values, items, c, position)
-    worst = values[0]
-    for m in range(c, count):
-        value = _clip(row[index[m]]) if clip else row[index[m]]
-        if value > worst:  # equal scores never enter: the kept ones have lower indices
-            values[0], items[0] = value, index[m]
-            _sift_down(values, items, c, 0)
-            worst = values[0]
-
-
 _BINS = 512  # histogram bins of the sampled scores
+
+
+@nb.njit(inline="always")
+def _kth_largest(work, count, k):
+    """The ``k``-th largest (1-based) of ``work[:count]``; reorders ``work``. Quickselect with
+    a three-way partition (many equal scores stay linear)."""
+    lo, hi = 0, count - 1
+    k -= 1  # 0-based rank in descending order
+    while True:
+        if lo == hi:
+            return work[lo]
+        mid = (lo + hi) // 2
+        a, b, c = work[lo], work[mid], work[hi]
+        pivot = max(min(a, b), min(max(a, b), c))  # median of three
+        # Dutch flag, descending: [lo, gt) > pivot, [gt, i) == pivot, (lt, hi] < pivot
+        gt, i, lt = lo, lo, hi
+        while i <= lt:
+            value = work[i]
+            if value > pivot:
+                work[i], work[gt] = work[gt], value
+                gt += 1
+                i += 1
+            elif value < pivot:
+                work[i], work[lt] = work[lt], value
+                lt -= 1
+            else:
+                i += 1
+        if k < gt:
+            hi = gt - 1
+        elif k <= lt:
+            return pivot
+        else:
+            lo = lt + 1
 
 
 @nb.njit(cache=True, parallel=True)
@@ -81,9 +71,8 @@ def _top_k_ids(scores, c, clip):
     rank = max(1, (3 * c // 2) // stride)  # about 1.5c items should beat this sampled rank
     chunks = min(b, 64)
     for chunk in nb.prange(chunks):
-        values = np.empty(c, dtype=scores.dtype)
-        items = np.empty(c, dtype=np.int64)
         index = np.empty(n, dtype=np.int64)
+        work = np.empty(n, dtype=scores.dtype)
         sample = np.empty((n + stride - 1) // stride, dtype=np.float64)
         counts = np.zeros(_BINS, dtype=np.int64)
         for r in range(chunk * b // chunks, (chunk + 1) * b // chunks):
@@ -122,17 +111,28 @@ def _top_k_ids(scores, c, clip):
                 for i in range(n):
                     index[i] = i
                 count = n
-            _select(row, index, count, c, clip, values, items)
-            # The heap's root is the c-th best (value, id): the kept items are exactly those
-            # ranked at or above it, and a pass over the ascending index lists them in order.
-            worst_value, worst_item = values[0], items[0]
+            # The c-th best score, then one pass over the ascending indices: everything above
+            # it, and the lowest-index items equal to it until c are kept.
+            for m in range(count):
+                i = index[m]
+                work[m] = _clip(row[i]) if clip else row[i]
+            kth = _kth_largest(work, count, c)
+            above = 0
+            for m in range(count):
+                i = index[m]
+                above += (_clip(row[i]) if clip else row[i]) > kth
+            ties = c - above
             kept = 0
             for m in range(count):
                 i = index[m]
                 value = _clip(row[i]) if clip else row[i]
-                if value > worst_value or (value == worst_value and i <= worst_item):
+                if value > kth:
                     out[r, kept] = i
                     kept += 1
+                elif value == kth and ties > 0:
+                    out[r, kept] = i
+                    kept += 1
+                    ties -= 1
     return out
 
 
