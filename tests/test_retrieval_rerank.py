@@ -154,3 +154,38 @@ def test_rerank_keeps_the_lowest_ids_when_every_candidate_ties():
         slates = rerank_top_k(cos, chosen, *parts, history, np.float32(3.0), 4)
     assert slates[0].tolist() == [3, 5, 7, 9]
     assert slates[1].tolist() == [3, 7, 9, 11]  # 5 was shown recently
+
+
+def test_projected_catalog_from_the_cosine_product_is_the_predictors_projection():
+    # Catches: the projection rows of the shared product transposed or offset; a table kept
+    # after the update changed the weights.
+    from adaptrec.agents import LLMCosineAgent, StepBatch
+    from adaptrec.core.config import LLMCosineConfig
+
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(40, 16)).astype(np.float32)
+    agent = LLMCosineAgent(items, 3, LLMCosineConfig(candidates=10), seed=0)
+    observation = {"user_id": np.arange(8), "step": np.zeros(8, np.int64)}
+    slates = agent.act(observation)  # 8 users x 10 candidates >= 40 items: the shared product
+    projection = agent.predictor.item_projection
+    with torch.no_grad():
+        expected = projection(agent._items_t)
+    table = agent.predictor.item_table(agent._items_t)
+    torch.testing.assert_close(table, expected, rtol=1e-5, atol=1e-5)
+    clicked = np.zeros((8, 3), bool)
+    clicked[:, 0] = True
+    agent.update(
+        StepBatch(
+            np.arange(8),
+            np.zeros(8, np.int64),
+            slates,
+            clicked,
+            ~clicked,
+            np.zeros((8, 3), np.float32),
+            np.ones(8),
+        )
+    )
+    with torch.no_grad():
+        moved = projection(agent._items_t)
+    assert not torch.allclose(moved, expected)
+    torch.testing.assert_close(agent.predictor.item_table(agent._items_t), moved)

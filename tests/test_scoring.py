@@ -96,7 +96,9 @@ def test_projected_rows_give_the_plain_forward_and_weight_gradient():
     # scatter that drops repeated items; a gradient that differs from items[index] @ W.T's.
     model = BehaviorPredictor(8, 3, projection_dim=4, hidden=6, generator=torch.Generator())
     items = torch.randn(15, 8)
-    index = torch.tensor([[0, 3, 3, 3, 2, 9, 1, 1], [14, 0, 7, 7, 5, 5, 12, 2]])  # > 15 ids, repeats
+    index = torch.tensor(
+        [[0, 3, 3, 3, 2, 9, 1, 1], [14, 0, 7, 7, 5, 5, 12, 2]]
+    )  # > 15 ids, repeats
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     for _ in range(3):
         weight = model.item_projection.weight

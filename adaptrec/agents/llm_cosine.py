@@ -124,16 +124,28 @@ class LLMCosineAgent:
         return self.user_sums_[user_ids] + self.config.prior_weight * self.population_prior()
 
     # ---- act ----------------------------------------------------------------------------
-    def _cosine_rows(self, users: np.ndarray) -> np.ndarray:
+    def _cosine_rows(self, users: np.ndarray, project_items: bool = False) -> np.ndarray:
         """``(B, N)`` float32 unclipped cosines of ``users`` with every item, written into a
         buffer kept between steps: a fresh 40 MB result (B=1,024, N=10,000) costs page faults
-        on every step."""
+        on every step.
+
+        With ``project_items``, the predictor's item projection (``r`` more rows against the
+        same items) rides along in the same product, and the projected catalog is handed to
+        the predictor for this step's ranking and update.
+        """
         b = len(users)
-        if self._cosine_buffer is None or len(self._cosine_buffer) < b:
-            self._cosine_buffer = torch.empty(b, self.n_items)
-        out = self._cosine_buffer[:b].numpy()
-        matmul_into(_normalise(users), self.items.T, out)
-        return out
+        left = _normalise(users)
+        if project_items:
+            weight = self.predictor.item_projection.weight.detach().numpy()
+            left = np.concatenate([left, weight])
+        if self._cosine_buffer is None or len(self._cosine_buffer) < len(left):
+            self._cosine_buffer = torch.empty(len(left), self.n_items)
+        out = self._cosine_buffer[: len(left)].numpy()
+        matmul_into(left, self.items.T, out)
+        if project_items:
+            table = torch.from_numpy(np.ascontiguousarray(out[b:].T))
+            self.predictor.remember_item_table(self._items_t, table)
+        return out[:b]
 
     def scores(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """cos x P for each user's candidates.
@@ -166,8 +178,10 @@ class LLMCosineAgent:
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
         users = self.user_vectors(ids)
-        cos = self._cosine_rows(users)
         n_candidates = self.config.candidates
+        # The predictor sees the whole projected catalog when the candidates cover it.
+        whole_catalog = len(ids) * min(n_candidates or self.n_items, self.n_items) >= self.n_items
+        cos = self._cosine_rows(users, project_items=whole_catalog)
         if 0 < n_candidates < self.n_items and n_candidates >= self.slate_size:
             # Exact top-C of the clipped cosine, ids ascending within a row (which keeps "ties
             # to the lower id" in the re-ranking below); the clip is applied on the fly.

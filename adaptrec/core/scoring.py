@@ -348,6 +348,13 @@ class BehaviorPredictor(nn.Module):
             self._table_items, self._table_key = items, key
         return self._table
 
+    def remember_item_table(self, items: torch.Tensor, table: torch.Tensor) -> None:
+        """Use ``table`` (``(N, r)``, computed elsewhere as ``items @ weight.T``, e.g. in the
+        same product as the cosines) as :meth:`item_table` until the weight changes."""
+        self._table = table
+        self._table_items = items
+        self._table_key = (self.item_projection.weight._version, items._version)
+
     def project_items(self, items: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """``item_projection(items[index])``: ``(*index.shape, r)``, differentiable in the
         projection's weight (not in ``items``). ``items``: ``(N, d)`` float32 catalog,
