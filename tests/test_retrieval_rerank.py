@@ -60,6 +60,10 @@ def test_top_k_ids_rejects_bad_input():
         top_k_ids(np.array([[0.0, np.nan]], np.float32), 1)
 
 
+def candidate_cos(cos, chosen):
+    return np.clip(np.take_along_axis(cos, chosen, axis=1), -1, 1)
+
+
 def ranking_inputs(seed, n_items=60, dim=12, users=5, candidates=17):
     generator = torch.Generator().manual_seed(seed)
     model = BehaviorPredictor(dim, 4, projection_dim=6, hidden=20, generator=generator)
@@ -84,7 +88,7 @@ def test_fused_scores_are_clipped_cosine_times_the_predictors_probability(seed):
     # dropped, no clip, the ReLU or sigmoid missing.
     model, items, users, cos, chosen, parts = ranking_inputs(seed)
     with single_threaded_blas():
-        fast = fused_scores(cos, chosen, *parts)
+        fast = fused_scores(candidate_cos(cos, chosen), chosen, *parts)
     logits = model.score_candidates(
         torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(chosen)
     )
@@ -97,7 +101,11 @@ def test_fused_scores_are_clipped_cosine_times_the_predictors_probability(seed):
     assert (few[0][np.setdiff1d(np.arange(len(items)), chosen[0])] == 0).all()
     with single_threaded_blas():
         alone = fused_scores(
-            cos[:1], chosen[:1], few[0], *(part[:1] for part in few[1:3]), *few[3:]
+            candidate_cos(cos[:1], chosen[:1]),
+            chosen[:1],
+            few[0],
+            *(part[:1] for part in few[1:3]),
+            *few[3:],
         )
     np.testing.assert_allclose(alone[0], fast[0], rtol=1e-5, atol=1e-6)
 
@@ -112,8 +120,10 @@ def test_rerank_is_the_top_k_of_the_fused_scores_with_recent_items_demoted(seed)
     history[0] = -1
     history[1, 0, 0] = chosen[1, 5]
     with single_threaded_blas():
-        fused = fused_scores(cos, chosen, *parts)
-        slates = rerank_top_k(cos, chosen, *parts, history, np.float32(3.0), 6)
+        fused = fused_scores(candidate_cos(cos, chosen), chosen, *parts)
+        slates = rerank_top_k(
+            candidate_cos(cos, chosen), chosen, *parts, history, np.float32(3.0), 6
+        )
     for user in range(len(chosen)):
         recent = np.isin(chosen[user], history[user])
         scores = np.where(recent, fused[user] - np.float32(3.0), fused[user])
@@ -151,7 +161,9 @@ def test_rerank_keeps_the_lowest_ids_when_every_candidate_ties():
     history = np.full((2, 1, 1), -1)
     history[1, 0, 0] = 5
     with single_threaded_blas():
-        slates = rerank_top_k(cos, chosen, *parts, history, np.float32(3.0), 4)
+        slates = rerank_top_k(
+            candidate_cos(cos, chosen), chosen, *parts, history, np.float32(3.0), 4
+        )
     assert slates[0].tolist() == [3, 5, 7, 9]
     assert slates[1].tolist() == [3, 7, 9, 11]  # 5 was shown recently
 
@@ -189,3 +201,12 @@ def test_projected_catalog_from_the_cosine_product_is_the_predictors_projection(
         moved = projection(agent._items_t)
     assert not torch.allclose(moved, expected)
     torch.testing.assert_close(agent.predictor.item_table(agent._items_t), moved)
+
+
+def test_top_k_ids_returns_the_clipped_score_of_each_kept_item():
+    from adaptrec.core.retrieval import _top_k_ids
+
+    rng = np.random.default_rng(3)
+    scores = rng.normal(0, 0.8, size=(4, 500)).astype(np.float32)
+    ids, values = _top_k_ids(scores, 30, True)
+    np.testing.assert_array_equal(values, np.clip(np.take_along_axis(scores, ids, 1), -1, 1))

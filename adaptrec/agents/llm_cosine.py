@@ -163,7 +163,8 @@ class LLMCosineAgent:
             torch.from_numpy(users), self._items_t, candidates=candidates
         )
         with single_threaded_blas():
-            return fused_scores(self._cosine_rows(users), candidates, *parts)
+            cos = np.take_along_axis(self._cosine_rows(users), candidates, axis=1)
+            return fused_scores(np.clip(cos, -1.0, 1.0), candidates, *parts)
 
     @torch.no_grad()
     def click_probability(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -185,9 +186,10 @@ class LLMCosineAgent:
         if 0 < n_candidates < self.n_items and n_candidates >= self.slate_size:
             # Exact top-C of the clipped cosine, ids ascending within a row (which keeps "ties
             # to the lower id" in the re-ranking below); the clip is applied on the fly.
-            candidates = _top_k_ids(cos, n_candidates, True)
+            candidates, cos = _top_k_ids(cos, n_candidates, True)
         else:
             candidates = np.broadcast_to(np.arange(self.n_items), cos.shape).copy()
+            cos = np.clip(cos, -1.0, 1.0)
         parts = self.predictor.ranking_parts(
             torch.from_numpy(users), self._items_t, candidates=candidates
         )

@@ -59,17 +59,12 @@ def _probabilities(items, table, matrix, user_part_row, out_w, out_b, pv, hidden
         out[m] = np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-(logits[m] + out_b))))
 
 
-@nb.njit(inline="always")
-def _clip(x):
-    return min(max(x, np.float32(-1.0)), np.float32(1.0))
-
-
 @nb.njit(cache=True, parallel=True)
 def fused_scores(cos, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b):
-    """``(B, C)`` float32 ``clip(cos, -1, 1) * P(click | slot 0)`` of each user's candidates.
+    """``(B, C)`` float32 ``cos * P(click | slot 0)`` of each user's candidates.
 
     Args:
-        cos: ``(B, N)`` float32 cosines (unclipped).
+        cos: ``(B, C)`` float32 cosines of the candidates, in [-1, 1].
         candidates: ``(B, C)`` int64 item indices.
         table: ``(N, r)`` float32 projected items.
         user_part: ``(B, h)`` float32; pu: ``(B, r)`` float32 projected users.
@@ -89,7 +84,7 @@ def fused_scores(cos, candidates, table, user_part, pu, w_item, w_inter, out_w, 
         items = candidates[user]
         _probabilities(items, table, matrix, user_part[user], out_w, out_b, pv, hidden, logits, p)
         for m in range(c):
-            out[user, m] = _clip(cos[user, items[m]]) * p[m]
+            out[user, m] = cos[user, m] * p[m]
     return out
 
 
@@ -114,7 +109,7 @@ def rerank_top_k(
     """
     b, c = candidates.shape
     r, h = w_item.shape
-    n_items = cos.shape[1]
+    n_items = table.shape[0]
     out = np.empty((b, k), dtype=np.int64)
     chunks = min(b, 64)
     for chunk in nb.prange(chunks):
@@ -135,7 +130,7 @@ def rerank_top_k(
             count = 0
             for m in range(c):
                 item = items[m]
-                score = _clip(cos[user, item]) * p[m]
+                score = cos[user, m] * p[m]
                 if recent[item]:
                     score -= penalty
                 # Insert into the best-first list; equal scores stay behind (lower ids first).

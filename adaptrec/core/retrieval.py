@@ -65,8 +65,12 @@ def _kth_largest(work, count, k):
 
 @nb.njit(cache=True, parallel=True)
 def _top_k_ids(scores, c, clip):
+    """:func:`top_k_ids` and the (clipped) score of each kept item, ``(B, c)`` each: the
+    second stage reads these instead of looking each candidate up in the ``(B, N)`` matrix
+    (a cache miss per candidate)."""
     b, n = scores.shape
     out = np.empty((b, c), dtype=np.int64)
+    out_values = np.empty((b, c), dtype=scores.dtype)
     stride = max(1, n // (8 * c))  # about 8c sampled scores
     rank = max(1, (3 * c // 2) // stride)  # about 1.5c items should beat this sampled rank
     chunks = min(b, 64)
@@ -126,14 +130,12 @@ def _top_k_ids(scores, c, clip):
             for m in range(count):
                 i = index[m]
                 value = _clip(row[i]) if clip else row[i]
-                if value > kth:
+                if value > kth or (value == kth and ties > 0):
+                    ties -= value == kth
                     out[r, kept] = i
+                    out_values[r, kept] = value
                     kept += 1
-                elif value == kth and ties > 0:
-                    out[r, kept] = i
-                    kept += 1
-                    ties -= 1
-    return out
+    return out, out_values
 
 
 def top_k_ids(scores: np.ndarray, c: int, clip: bool = False) -> np.ndarray:
@@ -151,4 +153,4 @@ def top_k_ids(scores: np.ndarray, c: int, clip: bool = False) -> np.ndarray:
     """
     check_array("scores", scores, shape=(None, None), kind="f", finite=True)
     check_int("c", c, low=1, high=scores.shape[1])
-    return _top_k_ids(np.ascontiguousarray(scores), c, clip)
+    return _top_k_ids(np.ascontiguousarray(scores), c, clip)[0]
