@@ -210,3 +210,19 @@ def test_top_k_ids_returns_the_clipped_score_of_each_kept_item():
     scores = rng.normal(0, 0.8, size=(4, 500)).astype(np.float32)
     ids, values = _top_k_ids(scores, 30, True)
     np.testing.assert_array_equal(values, np.clip(np.take_along_axis(scores, ids, 1), -1, 1))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_transposed_matmul_equals_the_product_for_every_split(threads):
+    from adaptrec.core.parallel_blas import transposed_matmul
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(1_000, 7)).astype(np.float32)
+    b = rng.normal(size=(1_000, 13)).astype(np.float32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = transposed_matmul(a, b)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(out, a.T.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)

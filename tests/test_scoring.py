@@ -117,3 +117,14 @@ def test_projected_rows_give_the_plain_forward_and_weight_gradient():
     torch.testing.assert_close(model.item_table(other), model.item_projection(other))
     other.mul_(2.0)  # in place: the same tensor, new values
     torch.testing.assert_close(model.item_table(other), model.item_projection(other))
+
+
+def test_whole_slate_logits_equal_the_one_hot_positions():
+    # Catches: the broadcast slot term using the wrong columns of the hidden layer.
+    model = BehaviorPredictor(8, 5, projection_dim=4, hidden=6, generator=torch.Generator())
+    pu, pv = torch.randn(3, 1, 4), torch.randn(3, 4, 4)  # slates of 4 in a 5-slot model
+    positions = torch.arange(4).expand(3, -1)
+    torch.testing.assert_close(
+        model.logits_from_projections(pu, pv, None),
+        model.logits_from_projections(pu, pv, positions),
+    )

@@ -224,14 +224,13 @@ class LLMCosineAgent:
         loss_value = float("nan")
         if self.config.updates_per_step:
             slates = torch.from_numpy(np.ascontiguousarray(batch.slates, dtype=np.int64))
-            positions = torch.arange(self.slate_size).expand(len(ids), -1)
             labels = torch.from_numpy(batch.clicked.astype(np.float32))
             for _ in range(self.config.updates_per_step):
                 # predictor(users, items[slates], positions), without gathering (B, k, d)
                 logits = self.predictor.logits_from_projections(
                     self.predictor.user_projection(users)[:, None, :],
                     self.predictor.project_items(self._items_t, slates),
-                    positions,
+                    None,  # slot s of every slate at position s
                 )
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
                 self.optimizer.zero_grad(set_to_none=True)

@@ -64,3 +64,31 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     with single_threaded_blas():
         _matmul_rows(a, b, out, parts)
     return out
+
+
+@nb.njit(cache=True, parallel=True)
+def _gram_parts(a, b, partial, parts):
+    k = a.shape[0]
+    for part in nb.prange(parts):
+        low, high = part * k // parts, (part + 1) * k // parts
+        np.dot(a[low:high].T, b[low:high], partial[part])
+
+
+def transposed_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a.T @ b`` for float32 ``a`` ``(K, M)`` and ``b`` ``(K, N)`` with a long ``K`` (e.g. a
+    gradient summed over a catalog): ``(M, N)`` float32.
+
+    ``K`` is split into ``torch.get_num_threads()`` parts (at least 256 rows each), each a
+    single-threaded BLAS product on numba's threads, and the partial products are added in
+    part order, so the result depends on the config's thread count only.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    b = np.ascontiguousarray(b, dtype=np.float32)
+    parts = max(1, min(torch.get_num_threads(), len(a) // 256))
+    partial = np.empty((parts, a.shape[1], b.shape[1]), dtype=np.float32)
+    with single_threaded_blas():
+        _gram_parts(a, b, partial, parts)
+    out = partial[0].copy()
+    for part in range(1, parts):
+        out += partial[part]
+    return out

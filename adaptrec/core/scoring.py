@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from adaptrec.core.parallel_blas import transposed_matmul
 from adaptrec.core.validation import check_array, check_int
 
 
@@ -178,7 +179,7 @@ class _ProjectedRows(torch.autograd.Function):
         items, index = ctx.saved_tensors
         rows = grad.reshape(-1, grad.shape[-1]).contiguous().numpy()
         grad_table = _scatter_add_rows(index.reshape(-1).numpy(), rows, len(items))
-        return torch.from_numpy(grad_table).T @ items, None, None, None
+        return torch.from_numpy(transposed_matmul(grad_table, items.numpy())), None, None, None
 
 
 class BehaviorPredictor(nn.Module):
@@ -223,23 +224,31 @@ class BehaviorPredictor(nn.Module):
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
     def logits_from_projections(
-        self, pu: torch.Tensor, pv: torch.Tensor, position: torch.Tensor
+        self, pu: torch.Tensor, pv: torch.Tensor, position: torch.Tensor | None
     ) -> torch.Tensor:
         """Logits from projected users ``(..., r)``, items ``(..., r)`` and positions ``(...)``.
 
         The hidden layer applied to the concatenation is computed as the sum of its blocks'
         products (identical maths, no concatenated tensor), so a user's part is computed once
-        for all of that user's candidates.
+        for all of that user's candidates. ``position=None`` means whole slates: the last
+        axis of ``pv`` is the slot (``(B, k, r)``), and the slot term is one broadcast row per
+        slot instead of a one-hot product.
         """
         r = pu.shape[-1]
         w = self.hidden.weight  # (hidden, 3r + n_positions)
+        if position is None:
+            slots = pv.shape[-2]
+            slot_term = w[:, 3 * r : 3 * r + slots].T  # (k, hidden), broadcast over users
+        else:
+            # One-hot product, not w[:, 3r:].T[position]: indexing a parameter backpropagates
+            # through a scatter-add whose float sums depend on thread timing (irreproducible).
+            one_hot = nn.functional.one_hot(position, self.n_positions).to(pu.dtype)
+            slot_term = one_hot @ w[:, 3 * r :].T
         hidden = (
             pu @ w[:, :r].T
             + pv @ w[:, r : 2 * r].T
             + (pu * pv) @ w[:, 2 * r : 3 * r].T
-            # One-hot product, not w[:, 3r:].T[position]: indexing a parameter backpropagates
-            # through a scatter-add whose float sums depend on thread timing (irreproducible).
-            + nn.functional.one_hot(position, self.n_positions).to(pu.dtype) @ w[:, 3 * r :].T
+            + slot_term
             + self.hidden.bias
         )
         return self.out(torch.relu(hidden)).squeeze(-1)
