@@ -7,8 +7,9 @@
     slate             = top-k of cos(u, v) * P(y | x) at position 0, then epsilon-greedy
 
 Ranking is two-stage when ``candidates`` < N: the ``candidates`` items of highest cosine are
-retrieved, then re-ranked by cos x P (the predictor costs ~3 x projection_dim x hidden
-multiply-adds per candidate). The population prior is the direction of all clicks so far
+retrieved (exactly, :mod:`adaptrec.core.retrieval`), then re-ranked by cos x P
+(:mod:`adaptrec.core.rerank`; the predictor costs ~projection_dim x hidden multiply-adds per
+candidate). The population prior is the direction of all clicks so far
 (seeded with the catalog centroid), so a user with no history gets a sensible slate, not NaN.
 """
 
@@ -180,10 +181,11 @@ class LLMCosineAgent:
         ids = observed_user_ids(observation)
         users = self.user_vectors(ids)
         n_candidates = self.config.candidates
-        # The predictor sees the whole projected catalog when the candidates cover it.
-        whole_catalog = len(ids) * min(n_candidates or self.n_items, self.n_items) >= self.n_items
-        cos = self._cosine_rows(users, project_items=whole_catalog)
-        if 0 < n_candidates < self.n_items and n_candidates >= self.slate_size:
+        two_stage = 0 < n_candidates < self.n_items and n_candidates >= self.slate_size
+        per_user = n_candidates if two_stage else self.n_items
+        # The predictor needs the whole projected catalog when the candidates cover it.
+        cos = self._cosine_rows(users, project_items=len(ids) * per_user >= self.n_items)
+        if two_stage:
             # Exact top-C of the clipped cosine, ids ascending within a row (which keeps "ties
             # to the lower id" in the re-ranking below); the clip is applied on the fly.
             candidates, cos = _top_k_ids(cos, n_candidates, True)
