@@ -12,8 +12,8 @@ Two ideas keep a step independent of the catalog size N:
   out first, a full scan decides. The result is exactly the top-k (ties to the lower id).
   The list carries a copy of its items' state (base utility, fatigue level, clock), kept in
   step by the transition, so the walk reads one user's short arrays in order instead of
-  jumping through the user's whole item state (measured: the oracle went from ~40% of a
-  step at B=4,096 to a few percent).
+  jumping through the user's whole item state (measured at B=4,096: the oracle's cost per
+  batch step fell from ~1.5 ms to ~0.5 ms).
 
 Item state is one ``(B, N, 4)`` float64 buffer: base utility, fatigue level, the clock when
 the level was set, and the item's position in the user's top list (-1 if absent). A shown
