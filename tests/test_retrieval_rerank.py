@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from adaptrec.core.parallel_blas import matmul_into, single_threaded_blas
+from adaptrec.core.parallel_blas import matmul_into, single_threaded_blas, transposed_matmul
 from adaptrec.core.rerank import fused_scores, rerank_top_k
 from adaptrec.core.retrieval import top_k_ids
 from adaptrec.core.scoring import BehaviorPredictor, top_k_items
+from adaptrec.runner import torch_threads
 
 
 def reference_top_ids(scores, c, clip):
@@ -136,18 +137,17 @@ def test_rerank_is_the_top_k_of_the_fused_scores_with_recent_items_demoted(seed)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_matmul_into_equals_the_product_for_every_split(threads):
+def test_split_blas_products_equal_the_product_for_every_split(threads):
+    # Catches: a row or catalog block dropped or written twice at some split.
     rng = np.random.default_rng(0)
     a = rng.normal(size=(301, 40)).astype(np.float32)
     b = rng.normal(size=(40, 77)).astype(np.float32)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        out = np.full((301, 77), np.nan, np.float32)
-        matmul_into(a, b, out)
-    finally:
-        torch.set_num_threads(before)
+    tall, wide = (rng.normal(size=(1_000, n)).astype(np.float32) for n in (7, 13))
+    with torch_threads(threads):
+        out = matmul_into(a, b, np.full((301, 77), np.nan, np.float32))
+        gram = transposed_matmul(tall, wide)
     np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gram, tall.T.astype(np.float64) @ wide, rtol=1e-4, atol=1e-4)
 
 
 def test_rerank_keeps_the_lowest_ids_when_every_candidate_ties():
@@ -210,19 +210,3 @@ def test_top_k_ids_returns_the_clipped_score_of_each_kept_item():
     scores = rng.normal(0, 0.8, size=(4, 500)).astype(np.float32)
     ids, values = _top_k_ids(scores, 30, True)
     np.testing.assert_array_equal(values, np.clip(np.take_along_axis(scores, ids, 1), -1, 1))
-
-
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_transposed_matmul_equals_the_product_for_every_split(threads):
-    from adaptrec.core.parallel_blas import transposed_matmul
-
-    rng = np.random.default_rng(1)
-    a = rng.normal(size=(1_000, 7)).astype(np.float32)
-    b = rng.normal(size=(1_000, 13)).astype(np.float32)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        out = transposed_matmul(a, b)
-    finally:
-        torch.set_num_threads(before)
-    np.testing.assert_allclose(out, a.T.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)

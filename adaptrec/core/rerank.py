@@ -59,6 +59,33 @@ def _probabilities(items, table, matrix, user_part_row, out_w, out_b, pv, hidden
         out[m] = np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-(logits[m] + out_b))))
 
 
+@nb.njit(inline="always")
+def _scratch(c, shape):
+    """Per-thread work arrays of the per-user pass: the user matrix ``(r, h)``, the candidates'
+    projected rows ``(C, r)``, hidden layer ``(C, h)``, logits and probabilities ``(C,)``."""
+    r, h = shape
+    return (
+        np.empty((r, h), dtype=np.float32),
+        np.empty((c, r), dtype=np.float32),
+        np.empty((c, h), dtype=np.float32),
+        np.empty(c, dtype=np.float32),
+        np.empty(c, dtype=np.float32),
+    )
+
+
+@nb.njit(inline="always")
+def _user_probabilities(
+    user, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, scratch
+):  # fmt: skip
+    """P(click) of ``user``'s candidates (``(C,)`` float32, the last scratch array)."""
+    matrix, pv, hidden, logits, p = scratch
+    _user_matrix(pu[user], w_item, w_inter, matrix)
+    _probabilities(
+        candidates[user], table, matrix, user_part[user], out_w, out_b, pv, hidden, logits, p
+    )
+    return p
+
+
 @nb.njit(cache=True, parallel=True)
 def fused_scores(cos, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b):
     """``(B, C)`` float32 ``cos * P(click | slot 0)`` of each user's candidates.
@@ -72,17 +99,12 @@ def fused_scores(cos, candidates, table, user_part, pu, w_item, w_inter, out_w, 
         out_w: ``(h,)`` float32; out_b: float32.
     """
     b, c = candidates.shape
-    r, h = w_item.shape
     out = np.empty((b, c), dtype=np.float32)
     for user in nb.prange(b):
-        matrix = np.empty((r, h), dtype=np.float32)
-        pv = np.empty((c, r), dtype=np.float32)
-        hidden = np.empty((c, h), dtype=np.float32)
-        logits = np.empty(c, dtype=np.float32)
-        p = np.empty(c, dtype=np.float32)
-        _user_matrix(pu[user], w_item, w_inter, matrix)
-        items = candidates[user]
-        _probabilities(items, table, matrix, user_part[user], out_w, out_b, pv, hidden, logits, p)
+        scratch = _scratch(c, w_item.shape)
+        p = _user_probabilities(
+            user, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, scratch
+        )
         for m in range(c):
             out[user, m] = cos[user, m] * p[m]
     return out
@@ -108,25 +130,19 @@ def rerank_top_k(
     two equal scores keeps the lower id. Returns ``(B, k)`` int64 item indices.
     """
     b, c = candidates.shape
-    r, h = w_item.shape
     n_items = table.shape[0]
     out = np.empty((b, k), dtype=np.int64)
     chunks = min(b, 64)
     for chunk in nb.prange(chunks):
-        matrix = np.empty((r, h), dtype=np.float32)
-        pv = np.empty((c, r), dtype=np.float32)
-        hidden = np.empty((c, h), dtype=np.float32)
-        logits = np.empty(c, dtype=np.float32)
-        p = np.empty(c, dtype=np.float32)
+        scratch = _scratch(c, w_item.shape)
         recent = np.zeros(n_items, dtype=np.bool_)
         best_score = np.empty(k, dtype=np.float32)
         for user in range(chunk * b // chunks, (chunk + 1) * b // chunks):
             _mark(recent, history, user, True)
-            _user_matrix(pu[user], w_item, w_inter, matrix)
-            items = candidates[user]
-            _probabilities(
-                items, table, matrix, user_part[user], out_w, out_b, pv, hidden, logits, p
+            p = _user_probabilities(
+                user, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, scratch
             )
+            items = candidates[user]
             count = 0
             for m in range(c):
                 item = items[m]
