@@ -148,12 +148,13 @@ class UserPopulation:
         self.clock_ = np.zeros(b)
         self.order_ = np.zeros((b, self.order_length), dtype=np.int64)
         self._top_state = np.zeros((b, self.order_length, 3))
-        # Observed histories as ring buffers: step t's slate sits in slot t % h (the kernel
-        # writes one slot per step instead of shifting h slates; observations() unrolls them).
-        self._ring_items = np.full((b, h, k), -1, dtype=np.int64)
-        self._ring_clicks = np.zeros((b, h, k), dtype=np.int8)
-        self._ring_skips = np.zeros((b, h, k), dtype=np.int8)
-        self._ring_dwell = np.zeros((b, h, k), dtype=np.float32)
+        # Observed histories as slot-major ring buffers, (h, B, k): step t's slate sits in slot
+        # t % h (the kernel writes one slot per step instead of shifting h slates, and users in
+        # step write adjacent rows; observations() unrolls them, see kernel.history_in_order).
+        self._ring_items = np.full((h, b, k), -1, dtype=np.int64)
+        self._ring_clicks = np.zeros((h, b, k), dtype=np.int8)
+        self._ring_skips = np.zeros((h, b, k), dtype=np.int8)
+        self._ring_dwell = np.zeros((h, b, k), dtype=np.float32)
         self.preference_ = np.empty((b, n_topics))
         self.drift_now_ = np.zeros(b, dtype=bool)
         self.reset_rows(np.arange(b), user_ids)
@@ -197,13 +198,16 @@ class UserPopulation:
             (self.fatigue_level_, 0.0),
             (self.fatigue_clock_, 0.0),
             (self.clock_, 0.0),
+            (self.drift_now_, False),
+        ):
+            array[rows] = value
+        for ring, value in (
             (self._ring_items, -1),
             (self._ring_clicks, 0),
             (self._ring_skips, 0),
             (self._ring_dwell, 0.0),
-            (self.drift_now_, False),
         ):
-            array[rows] = value
+            ring[:, rows] = value
         self.preference_[rows] = self.initial_preference_[rows]
         self._set_utility(rows)
 
