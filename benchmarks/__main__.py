@@ -12,7 +12,9 @@ Workloads (sizes from the throughput issue):
      act + update, so the figure is conservative)
 
 Each figure is the median over repeats. The roofline is the float32 matrix-multiply rate
-measured in the same run (numpy and torch, the higher). Figures are printed, never asserted.
+measured in the same run (numpy and torch, the higher). Each workload starts after a one-second
+pause, so the previous one's spinning thread pools do not share its cores. Figures are
+printed, never asserted.
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def median_seconds(run: Callable[[], None], repeats: int) -> float:
         run()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def settle(seconds: float = 1.0) -> None:
+    """Wait until thread pools of the previous workload have gone idle. OpenBLAS's threads
+    (the roofline's numpy GEMM) keep spinning for a while after their last call, and on 2
+    cores they took a core from the next measurement (seen as a 10-25% slower env)."""
+    time.sleep(seconds)
 
 
 def matmul_peak_gflops(quick: bool) -> dict[str, float]:
@@ -87,6 +96,7 @@ def env_alone(quick: bool) -> dict[str, float]:
             users.step(slates)
 
     users.step(pool[0])  # warm up: the compiled kernel loads on its first call
+    settle()
     seconds = median_seconds(run, 3 if quick else 7)
     return {"user_steps_per_s": b * steps / seconds, "ms_per_batch_step": 1e3 * seconds / steps}
 
@@ -127,6 +137,7 @@ def agent_alone(quick: bool, peak: float) -> dict[str, float]:
             )
 
     run()  # warm up torch
+    settle()
     seconds = median_seconds(run, 2 if quick else 5) / steps
     cosine_gflops = 2 * n * d * b / seconds / 1e9
     return {
@@ -156,6 +167,7 @@ def full_loop(quick: bool) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory() as out:
         run(out)
+        settle()
         repeats = 2 if quick else 5
         logging_seconds[0] = 0.0
         seconds = median_seconds(lambda: run(out), repeats) / steps
@@ -168,6 +180,7 @@ def single_user_latency(quick: bool) -> dict[str, float]:
     agent, _, _ = agent_setup(1, n, d, k)
     users = population(1, n, k, max_steps=10**6)
     latencies = []
+    settle()
     for i in range(200 if quick else 1000):
         start = time.perf_counter()
         interact(agent, users)  # observe, act, respond, learn
