@@ -127,27 +127,6 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(chosen, order, axis=1)
 
 
-def cosine_to_unit_items(
-    users: np.ndarray, unit_items: torch.Tensor, clip: bool = True
-) -> np.ndarray:
-    """Like :func:`cosine` for items already L2-normalised, as one torch matrix product.
-
-    Args:
-        users: ``(B, d)`` float user vectors.
-        unit_items: ``(N, d)`` float32 tensor of unit (or zero) rows.
-        clip: clip to [-1, 1] (rounding can overshoot by an ulp); ``False`` leaves it to the
-            caller (a pass over the ``(B, N)`` result saved).
-
-    Returns:
-        ``(B, N)`` float32, in [-1, 1] when ``clip``.
-
-    Torch, not numpy, because the agents' hot path runs torch too: numpy's BLAS threads and
-    torch's spin-wait for each other on a small machine (measured: 2-3x slower steps).
-    """
-    out = (torch.from_numpy(_normalise(users)) @ unit_items.T).numpy()
-    return np.clip(out, -1.0, 1.0, out=out) if clip else out
-
-
 @nb.njit(cache=True)
 def _scatter_add_rows(index, rows, n):
     """``(n, r)`` float32 sums of ``rows`` (``(E, r)``) by ``index`` (``(E,)``), added in order:
