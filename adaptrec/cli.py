@@ -156,17 +156,21 @@ def _print_table(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from adaptrec.report import TABLE_COLUMNS, table_rows
+    from adaptrec.analysis.text import TABLE_COLUMNS, table_rows
 
     table = Table(
-        title=f"adaptrec: window {summary['window']} steps, threshold "
-        f"{summary['threshold']:.0%} of oracle, 95% bootstrap CIs over users"
+        title=f"adaptrec: share of the oracle (plateau) and steps (time to plateau, 90% of the "
+        f"way); KM columns: users reaching {summary['threshold']:g} of the oracle "
+        f"(trailing {summary['window']} steps); 95% intervals"
     )
     for column in TABLE_COLUMNS:
         table.add_column(column, justify="left" if column == "agent" else "right")
     for row in table_rows(summary):
         table.add_row(*row)
-    Console(width=140).print(table)
+    console = Console(width=160)
+    console.print(table)
+    for figures in summary["agents"].values():
+        console.print(f"- {figures['headline']}", highlight=False)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -228,7 +232,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     _print_table(summary)
     print(
-        f"wrote {out}/steps/*.parquet, {out}/report.md, {out}/ctr.png, {out}/summary.json "
+        f"wrote {out}/steps/*.parquet, {out}/report.md, {out}/adaptation.png, "
+        f"{out}/survival.png, {out}/ctr.png, {out}/summary.json "
         f"in {time.perf_counter() - started:.0f} s"
     )
     return 0
@@ -317,7 +322,10 @@ def _report(args: argparse.Namespace) -> int:
         raise ValueError(f"run_dir must be a run folder, got {str(args.run_dir)!r} (not found)")
     summary = build_report(args.run_dir)
     _print_table(summary)
-    print(f"rebuilt {args.run_dir}/report.md, ctr.png and summary.json from Parquet")
+    print(
+        f"rebuilt {args.run_dir}/report.md, adaptation.png, survival.png, ctr.png and "
+        "summary.json from Parquet"
+    )
     return 0
 
 

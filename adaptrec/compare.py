@@ -9,10 +9,15 @@ again only rebuilds the report.
 compare_summary.json keys: ``schema_version`` (1); ``seeds``; ``scenarios.<name>`` with
 ``config`` (the scenario's run config for the first seed), ``window``, ``threshold``,
 ``ceiling`` (the CTR the threshold is a fraction of), ``units`` (pooled (seed, user) pairs),
-``not_run`` (agent -> why), and ``agents.<agent>``: the figures of
-:func:`adaptrec.report.agent_summary`, computed over the pooled units (95% percentile bootstrap
-over (seed, user) units); and ``headline`` for news-switch (Vowpal Wabbit's recovery, the best
-adaptrec agent's and the seed agent's, and their ratios).
+``not_run`` (agent -> why), and ``agents.<agent>``: the figures of a run's summary.json
+(:mod:`adaptrec.analysis`: plateau, time to plateau, recovery to plateau, Kaplan-Meier figures,
+a headline sentence, ...), computed over the pooled units (95% percentile bootstrap over
+(seed, user) units); and ``headline`` for news-switch: Vowpal Wabbit's median recovery, the
+fastest adaptrec agent's and the seed agent's, and their ratios (``vw_recovery``,
+``best_agent``, ``best_recovery``, ``best_over_vw``, ``seed_agent_recovery``,
+``seed_over_vw``), and the same for recovery to plateau under ``recovery_to_plateau``.
+Plots: ``compare-<scenario>-adaptation.png`` (adaptation and recovery curves) and
+``compare-<scenario>.png`` (trailing-window CTR).
 """
 
 from __future__ import annotations
@@ -24,13 +29,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from adaptrec.analysis import analyse_agents, load_run, pool_units
+from adaptrec.analysis.plots import plot_adaptation, plot_trailing_ctr
+from adaptrec.analysis.summary import AgentAnalysis, thresholds_of
+from adaptrec.analysis.text import (
+    DEFINITIONS,
+    SURVIVAL_COLUMNS,
+    TABLE_COLUMNS,
+    fmt,
+    markdown_table,
+    survival_rows,
+    table_rows,
+)
 from adaptrec.core.config import RunConfig
 from adaptrec.envs.scenarios import NEWS_CEILING, SCENARIOS, scenario_config
-from adaptrec.report import _fmt, _order, agent_summary, atomic_write_text, load_run
+from adaptrec.report import atomic_write_text
 
-COMPARE_VERSION = 1
+COMPARE_VERSION = 2
 COMPARE_AGENTS = (
     "llm-cosine",
     "llm-cosine-hashing",
@@ -122,18 +137,11 @@ def _display_order(agent: str) -> int:
     return COMPARE_AGENTS.index(agent) if agent in COMPARE_AGENTS else len(COMPARE_AGENTS)
 
 
-def _pool(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Concatenate per-seed arrays of one agent along the unit (user) axis."""
-    pooled: dict[str, Any] = {"slate_size": parts[0]["slate_size"]}
-    for key in ("expected", "oracle", "clicks", "reward", "session_end", "drift_step", "users"):
-        pooled[key] = np.concatenate([part[key] for part in parts])
-    return pooled
-
-
 def scenario_summary(
     out: Path, scenario: str, configs: list[RunConfig], not_run: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """One scenario's pooled figures (and the pooled arrays for the plot), from Parquet."""
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, AgentAnalysis]]:
+    """One scenario's pooled figures, pooled arrays and analyses (for the plots), from
+    Parquet."""
     per_agent: dict[str, list[dict[str, Any]]] = {}
     config = configs[0]
     for seed_config in configs:
@@ -145,46 +153,64 @@ def scenario_summary(
             )
         for agent, data in arrays.items():
             per_agent.setdefault(agent, []).append(data)
-    pooled = {agent: _pool(parts) for agent, parts in per_agent.items()}
+    pooled = {
+        agent: pool_units(per_agent[agent]) for agent in sorted(per_agent, key=_display_order)
+    }
+    analyses = analyse_agents(pooled, config)
     ceiling = NEWS_CEILING if config.data == "news-switch" else 1.0
     summary = {
         "config": config.to_dict(),
         "window": config.window,
         "threshold": config.threshold,
+        "thresholds": list(thresholds_of(config)),
         "ceiling": ceiling,
         "units": len(next(iter(pooled.values()))["users"]) if pooled else 0,
         "not_run": not_run,
-        "agents": {
-            agent: agent_summary(pooled[agent], config, _order(agent))
-            for agent in sorted(pooled, key=_display_order)
-        },
+        "agents": {agent: analyses[agent].figures for agent in sorted(pooled, key=_display_order)},
     }
-    return summary, pooled
+    return summary, pooled, analyses
+
+
+def _fastest(agents: dict[str, Any], key: str) -> dict[str, Any]:
+    """VW's figure ``key``, the fastest other (non-oracle) agent's and the seed agent's."""
+
+    def value(name: str) -> float | None:
+        return agents[name][key]["estimate"]
+
+    vw = value("vw")
+    # A flat curve (e.g. random's) has "time 0" because it has nothing to recover: not fast.
+    candidates = {
+        name: value(name)
+        for name in agents
+        if name not in ("vw", "oracle", "random")
+        and value(name) is not None
+        and not agents[name][key].get("flat")
+    }
+    best = min(candidates, key=lambda name: candidates[name]) if candidates else None
+    seed = value("llm-cosine") if "llm-cosine" in agents else None
+    return {
+        "vw": vw,
+        "best_agent": best,
+        "best": candidates.get(best) if best else None,
+        "best_over_vw": candidates[best] / vw if best and vw else None,
+        "seed_agent": seed,
+        "seed_over_vw": seed / vw if seed is not None and vw else None,
+    }
 
 
 def _headline(news: dict[str, Any]) -> dict[str, Any] | None:
     agents = news["agents"]
     if "vw" not in agents:
         return None
-
-    def recovery(name: str) -> float | None:
-        return agents[name]["recovery"]["estimate"]
-
-    vw = recovery("vw")
-    candidates = {
-        name: recovery(name)
-        for name in agents
-        if name not in ("vw", "oracle") and recovery(name) is not None
-    }
-    best = min(candidates, key=lambda name: candidates[name]) if candidates else None
-    seed = recovery("llm-cosine") if "llm-cosine" in agents else None
+    median = _fastest(agents, "recovery")
     return {
-        "vw_recovery": vw,
-        "best_agent": best,
-        "best_recovery": candidates.get(best) if best else None,
-        "best_over_vw": candidates[best] / vw if best and vw else None,
-        "seed_agent_recovery": seed,
-        "seed_over_vw": seed / vw if seed is not None and vw else None,
+        "vw_recovery": median["vw"],
+        "best_agent": median["best_agent"],
+        "best_recovery": median["best"],
+        "best_over_vw": median["best_over_vw"],
+        "seed_agent_recovery": median["seed_agent"],
+        "seed_over_vw": median["seed_over_vw"],
+        "recovery_to_plateau": _fastest(agents, "recovery_to_plateau"),
     }
 
 
@@ -201,65 +227,18 @@ def build_comparison(
         "scenarios": {},
     }
     for scenario, configs in runs.items():
-        figures, pooled = scenario_summary(out, scenario, configs, left_out.get(scenario, {}))
+        figures, pooled, analyses = scenario_summary(
+            out, scenario, configs, left_out.get(scenario, {})
+        )
         summary["scenarios"][scenario] = figures
-        plot_scenario(pooled, configs[0], scenario, out / f"compare-{scenario}.png")
+        title = f"{scenario}: {figures['units']} units"
+        plot_adaptation(analyses, configs[0], out / f"compare-{scenario}-adaptation.png", title)
+        plot_trailing_ctr(pooled, configs[0], title, out / f"compare-{scenario}.png")
     if "news-switch" in summary["scenarios"]:
         summary["headline"] = {"news-switch": _headline(summary["scenarios"]["news-switch"])}
     atomic_write_text(out / "compare_summary.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(out / "compare.md", compare_markdown(summary))
     return summary
-
-
-def plot_scenario(
-    pooled: dict[str, dict[str, Any]], config: RunConfig, scenario: str, path: Path
-) -> None:
-    """Trailing-window CTR against step per agent, 95% band over units, drift marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from adaptrec.core.metrics import per_step_mean
-
-    fig, axis = plt.subplots(figsize=(9, 5))
-    window = config.window
-    kernel = np.ones(window) / window
-    colours = plt.get_cmap("tab20").colors  # more agents than the default cycle's 10 colours
-    for agent in sorted(pooled, key=_display_order):
-        data = pooled[agent]
-        ctr = data["clicks"] / data["slate_size"]
-        trailing = np.array([np.convolve(row, kernel, mode="valid") for row in ctr])
-        steps = np.arange(window - 1, ctr.shape[1])
-        mean, low, high = per_step_mean(trailing)
-        style = "--" if agent in ("oracle", "random") else "-"
-        index = _display_order(agent)
-        colour = colours[(2 * index) % 20 + index // 10]
-        (line,) = axis.plot(steps, mean, style, color=colour, label=agent, linewidth=1.1)
-        axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-    if config.users.drift != "none":
-        axis.axvline(config.users.drift_step, color="black", linewidth=1, label="drift")
-    if "oracle" in pooled:  # the bar is a share of the best slate's expected clicks
-        best = pooled["oracle"]
-        rate = best["expected"] / best["slate_size"]
-        bar = config.threshold * np.array([np.convolve(r, kernel, mode="valid") for r in rate])
-        axis.plot(
-            np.arange(window - 1, rate.shape[1]),
-            bar.mean(axis=0),
-            ":",
-            color="grey",
-            linewidth=0.9,
-            label=f"{config.threshold:.0%} of oracle",
-        )
-    axis.set_xlabel("step")
-    axis.set_ylabel(f"CTR, trailing {window} steps")
-    axis.set_title(f"{scenario}: mean over {len(next(iter(pooled.values()))['users'])} units")
-    axis.legend(fontsize=7, ncol=3, loc="lower right")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
 
 
 _SCENARIO_TEXT = {
@@ -275,7 +254,8 @@ _SCENARIO_TEXT = {
 
 
 def compare_markdown(summary: dict[str, Any]) -> str:
-    """compare.md: the question, how it is measured, one table and plot per scenario."""
+    """compare.md: the question, how it is measured, then per scenario a headline sentence per
+    agent, the adaptation curves, the tables and the CTR plot."""
     lines = [
         "# How fast does personalisation adapt?",
         "",
@@ -284,17 +264,7 @@ def compare_markdown(summary: dict[str, Any]) -> str:
         "point estimates with 95% percentile-bootstrap intervals over the pooled (seed, user) "
         "units.",
         "",
-        "How to read the tables:",
-        "",
-        "- **CTR**: clicks per item shown. **regret**: expected clicks of the best possible "
-        "slate minus the shown slate's, summed over the run, per unit.",
-        "- **time-to-adapt**: median steps from the first visit until the trailing-window "
-        "mean of the shown slates' expected clicks first reaches the threshold share of the "
-        "best possible slate's (the window is the smallest possible value). **recovery**: the "
-        "same, counted from each drifting unit's drift step. Units that never get there are "
-        "censored; the percentage says how many did, and a median is 'censored' when fewer "
-        "than half did.",
-        "- **CTR before / after**: drifting units' CTR in the window before and after the drift.",
+        DEFINITIONS,
         "",
     ]
     for scenario, s in summary["scenarios"].items():
@@ -305,7 +275,7 @@ def compare_markdown(summary: dict[str, Any]) -> str:
             "",
             f"{_SCENARIO_TEXT.get(scenario, scenario)}. {cfg['n_steps']:,} steps, "
             f"{s['units']} units, slates of {cfg['env']['slate_size']}, "
-            f"window {s['window']} steps, threshold {threshold:.0%} of "
+            f"window {s['window']} steps, headline threshold {threshold:.0%} of "
             + (
                 f"the epsilon-0.2 ceiling (CTR {s['ceiling']:.3f})"
                 if s["ceiling"] != 1.0
@@ -317,30 +287,52 @@ def compare_markdown(summary: dict[str, Any]) -> str:
                 else "."
             ),
             "",
-            "| agent | CTR | regret | time-to-adapt | adapted | recovery | recovered | "
-            "CTR before | CTR after |",
-            "|---|---|---|---|---|---|---|---|---|",
+            *(f"- {a['headline']}" for a in s["agents"].values()),
+            "",
+            f"![{scenario}: adaptation curves](compare-{scenario}-adaptation.png)",
+            "",
+            *markdown_table(TABLE_COLUMNS, table_rows(s)),
+        ]
+        for agent, why in s["not_run"].items():
+            lines.append(f"| {agent} | not run: {why} |" + " |" * (len(TABLE_COLUMNS) - 2))
+        lines += [
+            "",
+            "Kaplan-Meier, time to adapt:",
+            "",
+            *markdown_table(SURVIVAL_COLUMNS, survival_rows(s, "time_to_adapt")),
+            "",
+        ]
+        recovery = survival_rows(s, "recovery")
+        if recovery:
+            lines += [
+                "Kaplan-Meier, recovery after the drift:",
+                "",
+                *markdown_table(SURVIVAL_COLUMNS, recovery),
+                "",
+            ]
+        lines += [
+            "| agent | CTR | regret | median time-to-adapt | median recovery | CTR before drift "
+            "| CTR after drift |",
+            "|---|---|---|---|---|---|---|",
         ]
         for agent, a in s["agents"].items():
             drifted = a["recovery"]["n_users"] > 0
             lines.append(
-                f"| {agent} | {_fmt(a['ctr'])} | {_fmt(a['regret'], 1)} | "
-                f"{_fmt(a['time_to_adapt'], 0)} | {a['time_to_adapt']['adapted_fraction']:.0%} | "
+                f"| {agent} | {fmt(a['ctr'])} | {fmt(a['regret'], 1)} | "
+                f"{fmt(a['time_to_adapt'], 0, 'not reached')} | "
                 + (
-                    f"{_fmt(a['recovery'], 0)} | {a['recovery']['recovered_fraction']:.0%} | "
-                    f"{_fmt(a['ctr_before_drift'])} | {_fmt(a['ctr_after_drift'])} |"
+                    f"{fmt(a['recovery'], 0, 'not reached')} | "
+                    f"{fmt(a['ctr_before_drift'])} | {fmt(a['ctr_after_drift'])} |"
                     if drifted
-                    else "n/a | n/a | n/a | n/a |"
+                    else "n/a | n/a | n/a |"
                 )
             )
-        for agent, why in s["not_run"].items():
-            lines.append(f"| {agent} | not run: {why} | | | | | | | |")
-        lines += ["", f"![{scenario}](compare-{scenario}.png)", ""]
+        lines += ["", f"![{scenario}: trailing CTR](compare-{scenario}.png)", ""]
     head = (summary.get("headline") or {}).get("news-switch")
     if head:
         lines += ["## Headline: recovery after the news switch", ""]
         if head["vw_recovery"] is None:
-            lines.append("Vowpal Wabbit did not recover within the run (censored).")
+            lines.append("Vowpal Wabbit's median recovery is not reached within the run.")
         else:
             lines.append(
                 f"Vowpal Wabbit recovers in a median of {head['vw_recovery']:.0f} steps. "
@@ -348,15 +340,25 @@ def compare_markdown(summary: dict[str, Any]) -> str:
                     f"The fastest adaptrec agent, {head['best_agent']}, takes "
                     f"{head['best_recovery']:.0f} ({head['best_over_vw']:.2f} of VW's); "
                     if head["best_agent"]
-                    else "No adaptrec agent recovered; "
+                    else "No adaptrec agent's median recovery is reached; "
                 )
                 + (
                     f"the seed agent (llm-cosine) takes {head['seed_agent_recovery']:.0f} "
                     f"({head['seed_over_vw']:.2f} of VW's)."
                     if head["seed_agent_recovery"] is not None
-                    else "the seed agent (llm-cosine) did not recover (censored)."
+                    else "the seed agent's (llm-cosine) median recovery is not reached."
                 )
             )
+        plateau = head["recovery_to_plateau"]
+        if plateau["vw"] is not None and plateau["best_agent"]:
+            seed = plateau["seed_agent"]
+            lines += [
+                "",
+                f"Recovery to plateau (90% of the way back to each agent's own post-drift "
+                f"level): Vowpal Wabbit {plateau['vw']:.0f} steps, the fastest adaptrec agent "
+                f"({plateau['best_agent']}) {plateau['best']:.0f}"
+                + (f", llm-cosine {seed:.0f}." if seed is not None else "."),
+            ]
         lines.append("")
     lines += [
         "Every number here is recomputed from the runs' `steps/*.parquet` files; running the "

@@ -1,29 +1,45 @@
-"""Metrics -> summary.json, report.md and a CTR plot, computed from the Parquet logs alone.
+"""A run's summary.json, report.md and plots, computed from the Parquet logs alone.
 
 ``adaptrec run`` and ``adaptrec report DIR`` both call :func:`build_report`, so every figure a
-run prints can be rebuilt from its ``steps/*.parquet`` files.
+run prints can be rebuilt from its ``steps/*.parquet`` files. The figures themselves are
+defined in :mod:`adaptrec.analysis`.
 
-summary.json keys (``null`` stands for a value that does not exist, e.g. a censored median):
+summary.json keys (``null`` stands for a value that does not exist, e.g. a KM median that is
+never reached):
 
-* ``schema_version`` - 1; ``config`` - the run's config; ``data`` - ``null`` for a synthetic
+* ``schema_version`` - 2; ``config`` - the run's config; ``data`` - ``null`` for a synthetic
   catalog, else the real data and the calibration's held-out quality (``source``, ``format``,
   ``path``, ``content_sha256``, ``ratings``, ``users``, ``movies``, ``movies_with_tags``,
   ``link``, ``test_ratings``, ``rmse``, ``train_rmse``, ``auc`` (mean per-user AUC of liked
   over disliked held-out movies), ``auc_users``, ``auc_pooled``); ``window`` - the trailing
-  window in steps; ``threshold`` - the fraction of the oracle that counts as adapted;
-  ``confidence_level`` - 0.95; ``bootstrap_resamples``.
+  window in steps; ``threshold`` - the headline share of the oracle that counts as adapted;
+  ``thresholds`` - every threshold of the survival figures; ``confidence_level`` - 0.95;
+  ``bootstrap_resamples``.
 * ``agents.<name>`` - one entry per agent, each an interval ``{estimate, low, high}`` (95%
   percentile bootstrap over users) unless said otherwise:
-  ``ctr`` (mean over users of clicks / items shown); ``regret`` (mean cumulative expected
-  regret per user: oracle minus shown expected clicks, summed over steps);
-  ``share_of_oracle`` (mean over users of the shown slates' expected clicks as a fraction of
-  the oracle's, over the whole run);
-  ``time_to_adapt`` and ``time_to_adapt_realised`` (median steps from the cold start, with
-  ``adapted_fraction`` and ``n_users``; see :mod:`adaptrec.core.metrics`); ``recovery`` and
-  ``recovery_realised`` (median steps from a drift back to the threshold, over drifting users,
-  with ``recovered_fraction`` and ``n_users``); ``ctr_before_drift`` and ``ctr_after_drift``
-  (drifting users' CTR in the ``window`` steps before and after the drift); and
-  ``mean_session_length`` (steps per session, a number).
+
+  - ``headline`` (a sentence: how high, how fast, how many users get there);
+  - adaptation curve (see :mod:`adaptrec.analysis.curves`): ``start_share`` (share of the
+    oracle at the first step), ``plateau`` (mean share over the last fifth of the pre-drift
+    steps), ``time_to_plateau`` and ``time_to_plateau_50`` (steps until 90% / 50% of the way
+    from start to plateau); each of the last three also carries ``n_users``, ``horizon``
+    (curve length in steps) and ``flat`` (the curve moves less than 0.02: time 0);
+  - recovery curve, over drifting users from their drift: ``start_after_drift``,
+    ``plateau_after_drift``, ``recovery_to_plateau``, ``recovery_to_plateau_50`` (``null``
+    estimates and ``n_users`` 0 without drift);
+  - ``survival.time_to_adapt.<x>`` and ``survival.recovery.<x>`` for each threshold ``x``:
+    Kaplan-Meier figures (see :mod:`adaptrec.analysis.survival`): ``n_users``, ``horizon``,
+    ``events``, ``reached_by_horizon``, ``km_median``, ``rmst`` (intervals from lifelines),
+    and ``logrank_p_vs_seed`` (log-rank p-value against llm-cosine; absent for llm-cosine);
+  - ``ctr`` (mean over users of clicks / items shown); ``regret`` (mean cumulative expected
+    regret per user); ``share_of_oracle`` (mean over users of the whole run's expected clicks
+    as a fraction of the oracle's);
+  - ``time_to_adapt`` and ``time_to_adapt_realised`` (bootstrap median steps at the headline
+    threshold, ``null`` when fewer than half get there, with ``adapted_fraction`` and
+    ``n_users``; see :mod:`adaptrec.analysis.metrics`); ``recovery`` and
+    ``recovery_realised`` (the same from the drift, with ``recovered_fraction``);
+  - ``ctr_before_drift`` and ``ctr_after_drift`` (drifting users' CTR in the ``window``
+    steps before and after the drift); ``mean_session_length`` (steps per session, a number).
 """
 
 from __future__ import annotations
@@ -31,24 +47,24 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from adaptrec.core.config import AGENT_NAMES, RunConfig
-from adaptrec.core.metrics import (
-    bootstrap_interval,
-    cumulative_regret,
-    per_step_mean,
-    recovery_time,
-    time_to_adapt,
+from adaptrec.analysis import analyse_agents, load_run
+from adaptrec.analysis.plots import plot_adaptation, plot_ctr, plot_survival
+from adaptrec.analysis.summary import AgentAnalysis, thresholds_of
+from adaptrec.analysis.text import (
+    DEFINITIONS,
+    SURVIVAL_COLUMNS,
+    TABLE_COLUMNS,
+    fmt,
+    markdown_table,
+    survival_rows,
+    table_rows,
 )
-from adaptrec.core.rng import Component, generator
-from adaptrec.logs import read_agent_arrays, read_metadata, step_files
+from adaptrec.core.config import RunConfig
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -64,129 +80,32 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def _order(name: str) -> int:
-    return AGENT_NAMES.index(name) if name in AGENT_NAMES else len(AGENT_NAMES)
-
-
-def load_run(
-    run_dir: str | os.PathLike[str],
-) -> tuple[RunConfig, dict[str, dict[str, Any]], dict[str, Any] | None]:
-    """The run's config, each agent's per-(user, step) arrays and the data provenance (``None``
-    for a synthetic catalog), read from Parquet only."""
-    arrays: dict[str, dict[str, Any]] = {}
-    config: RunConfig | None = None
-    data: dict[str, Any] | None = None
-    for path in step_files(run_dir):
-        meta = read_metadata(path)
-        file_config = RunConfig.from_dict(meta["config"])
-        if config is not None and file_config != config:
-            raise ValueError(f"{path} was written by a different run config than its neighbours")
-        config, data = file_config, meta["data"]
-        arrays[meta["agent"]] = read_agent_arrays(path)
-    assert config is not None
-    return config, dict(sorted(arrays.items(), key=lambda item: _order(item[0]))), data
-
-
-def _adaptation(steps: np.ndarray, config: RunConfig, rng, fraction_key: str) -> dict[str, Any]:
-    """Median steps with its interval, the share of users that got there, and their count."""
-    interval = bootstrap_interval(steps, "median", resamples=config.bootstrap_resamples, rng=rng)
-    reached = float(np.isfinite(steps).mean()) if steps.size else None
-    return {**interval.to_dict(), fraction_key: reached, "n_users": int(steps.size)}
-
-
-def agent_summary(data: dict[str, Any], config: RunConfig, agent_index: int) -> dict[str, Any]:
-    """Every figure of one agent (see the module docstring for the keys)."""
-    window, threshold = config.window, config.threshold
-    expected, oracle, clicks = data["expected"], data["oracle"], data["clicks"]
-    k, drift = data["slate_size"], data["drift_step"]
-    streams = iter(range(100))
-
-    def rng():
-        return generator(config.seed, Component.REPORT, agent_index, next(streams))
-
-    def interval(values: np.ndarray) -> dict[str, float | None]:
-        return bootstrap_interval(values, resamples=config.bootstrap_resamples, rng=rng()).to_dict()
-
-    out: dict[str, Any] = {
-        "ctr": interval(clicks.mean(axis=1) / k),
-        "regret": interval(cumulative_regret(expected, oracle)),
-        "share_of_oracle": interval(expected.sum(axis=1) / oracle.sum(axis=1)),
-    }
-    for suffix, achieved in (("", expected), ("_realised", clicks)):
-        adapt = time_to_adapt(
-            achieved, oracle, window=window, threshold=threshold, drift_step=drift
-        )
-        out[f"time_to_adapt{suffix}"] = _adaptation(adapt, config, rng(), "adapted_fraction")
-        recover = recovery_time(achieved, oracle, drift, window=window, threshold=threshold)
-        out[f"recovery{suffix}"] = _adaptation(recover, config, rng(), "recovered_fraction")
-    drifting = (drift >= window) & (drift + window <= expected.shape[1])
-    rows = np.nonzero(drifting)[0]
-    before = np.array([clicks[r, drift[r] - window : drift[r]].mean() / k for r in rows])
-    after = np.array([clicks[r, drift[r] : drift[r] + window].mean() / k for r in rows])
-    out["ctr_before_drift"] = interval(before)
-    out["ctr_after_drift"] = interval(after)
-    sessions = data["session_end"].sum(axis=1) + 1  # the last session is still open
-    out["mean_session_length"] = float((expected.shape[1] / sessions).mean())
-    return out
-
-
-def compute_summary(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(summary, arrays)``: the summary.json dict and the per-agent arrays behind it."""
-    config, arrays, data = load_run(run_dir)
+def summary_of(
+    config: RunConfig, arrays: dict[str, dict[str, Any]], data: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, AgentAnalysis]]:
+    """``(summary, analyses)``: the summary.json dict and each agent's analysis (for plots)."""
+    analyses = analyse_agents(arrays, config)
     summary = {
         "schema_version": SUMMARY_VERSION,
         "config": config.to_dict(),
         "data": data,
         "window": config.window,
         "threshold": config.threshold,
+        "thresholds": list(thresholds_of(config)),
         "confidence_level": 0.95,
         "bootstrap_resamples": config.bootstrap_resamples,
-        "agents": {
-            name: agent_summary(data, config, _order(name)) for name, data in arrays.items()
-        },
+        "agents": {name: analysis.figures for name, analysis in analyses.items()},
     }
-    return summary, arrays
+    return summary, analyses
 
 
-def _fmt(entry: dict[str, Any], digits: int = 3) -> str:
-    def one(x: float | None) -> str:
-        return "censored" if x is None else f"{x:.{digits}f}"
-
-    if entry.get("estimate") is None and entry.get("low") is None:
-        return "n/a" if entry.get("n_users", 1) == 0 else "censored"
-    return f"{one(entry['estimate'])} [{one(entry['low'])}, {one(entry['high'])}]"
-
-
-TABLE_COLUMNS = (
-    "agent",
-    "CTR",
-    "share of oracle",
-    "regret / user",
-    "time-to-adapt",
-    "adapted",
-    "recovery",
-    "recovered",
-)
-
-
-def table_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
-    """One row of formatted figures per agent, in :data:`TABLE_COLUMNS` order."""
-    rows = []
-    for name, s in summary["agents"].items():
-        tta, rec = s["time_to_adapt"], s["recovery"]
-        rows.append(
-            (
-                name,
-                _fmt(s["ctr"]),
-                _fmt(s["share_of_oracle"]),
-                _fmt(s["regret"], 1),
-                _fmt(tta, 0),
-                f"{tta['adapted_fraction']:.0%}",
-                _fmt(rec, 0) if rec["n_users"] else "n/a",
-                f"{rec['recovered_fraction']:.0%}" if rec["n_users"] else "n/a",
-            )
-        )
-    return rows
+def compute_summary(
+    run_dir: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, AgentAnalysis]]:
+    """``(summary, arrays, analyses)`` of a run folder, from its Parquet logs alone."""
+    config, arrays, data = load_run(run_dir)
+    summary, analyses = summary_of(config, arrays, data)
+    return summary, arrays, analyses
 
 
 def calibration_lines(data: dict[str, Any], calibration: dict[str, Any]) -> list[str]:
@@ -213,7 +132,8 @@ def calibration_lines(data: dict[str, Any], calibration: dict[str, Any]) -> list
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    """report.md: what was run, the table, how to read it, and the plot."""
+    """report.md: what was run, a headline sentence per agent, the adaptation curves, the
+    tables, how to read them, and the Kaplan-Meier and CTR plots."""
     cfg = summary["config"]
     users, env = cfg["users"], cfg["env"]
     window, threshold = summary["window"], summary["threshold"]
@@ -242,47 +162,75 @@ def markdown(summary: dict[str, Any]) -> str:
         f"item text encoder `{cfg['encoder']}`; seed {cfg['seed']}.",
         "",
     ]
+    key = f"{threshold:g}"
+    lines += [
+        *(f"- {s['headline']}" for s in summary["agents"].values()),
+        "",
+        "![adaptation curves](adaptation.png)",
+        "",
+    ]
     if data is not None and data["source"] == "movielens":
         lines += calibration_lines(data, cfg["calibration"])
     lines += [
-        "| " + " | ".join(TABLE_COLUMNS) + " |",
-        "|" + "---|" * len(TABLE_COLUMNS),
+        DEFINITIONS,
+        "",
+        *markdown_table(TABLE_COLUMNS, table_rows(summary)),
+        "",
+        f"*adapted (KM)* / *recovered (KM)*: the Kaplan-Meier share of users (of drifting "
+        f"users) whose trailing {window}-step mean of expected clicks reached {key} of the "
+        "oracle's within the horizon (steps every user is followed). CTR: clicks per item "
+        f"shown. Bootstrap intervals use {summary['bootstrap_resamples']} resamples.",
+        "",
+        f"### Reaching a share of the oracle (trailing {window}-step window), Kaplan-Meier",
+        "",
+        "Time to adapt, from the first visit (censored at the drift or the run's end):",
+        "",
+        *markdown_table(SURVIVAL_COLUMNS, survival_rows(summary, "time_to_adapt")),
+        "",
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(summary)]
+    drifted = [s["survival"]["recovery"][key].get("events") for s in summary["agents"].values()]
+    if any(events is not None for events in drifted):
+        lines += [
+            "Recovery, from each drifting user's drift (censored at the run's end):",
+            "",
+            *markdown_table(SURVIVAL_COLUMNS, survival_rows(summary, "recovery")),
+            "",
+        ]
     lines += [
+        "RMST: restricted mean steps to get there within the horizon (a user who never does "
+        "counts the whole horizon); intervals from its variance (lifelines). KM median: "
+        "'not reached' when fewer than half the users get there. Log-rank p: the agent's "
+        "curve against llm-cosine's (the agents meet the same users, so p is conservative).",
         "",
-        "Each figure is a point estimate with a 95% percentile-bootstrap interval over users "
-        f"({summary['bootstrap_resamples']} resamples).",
+        "![Kaplan-Meier: share of users who reached the threshold](survival.png)",
         "",
-        "- **CTR**: clicks per item shown, averaged over users.",
-        "- **share of oracle**: the shown slates' expected clicks as a fraction of the "
-        "oracle's, over the whole run, averaged over users.",
-        "- **regret / user**: expected clicks of the oracle's slate minus those of the shown "
-        "slate, summed over all steps (exact: the simulator knows both).",
-        f"- **time-to-adapt**: median number of steps until a user's trailing {window}-step "
-        f"mean of the shown slates' expected clicks first reaches {threshold:.0%} of the "
-        "oracle's over the same steps (smallest possible value: the window). Users who never "
-        "reach it before the end, or before their drift, are censored; *adapted* is the share "
-        "who did. A median is 'censored' when fewer than half adapted.",
-        "- **recovery**: the same, counted from each drifting user's drift step, over drifting "
-        "users only.",
-        "",
-        "| agent | time-to-adapt (realised clicks) | recovery (realised clicks) | "
+        "| agent | share of oracle (whole run) | regret / user | median time-to-adapt "
+        "(expected / realised clicks) | median recovery (expected / realised) | "
         "CTR before drift | CTR after drift | mean session length |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, s in summary["agents"].items():
+        drifted = s["recovery"]["n_users"] > 0
+        recovery = (
+            f"{fmt(s['recovery'], 0, 'not reached')} / "
+            f"{fmt(s['recovery_realised'], 0, 'not reached')}"
+            if drifted
+            else "n/a"
+        )
         lines.append(
-            f"| {name} | {_fmt(s['time_to_adapt_realised'], 0)} | "
-            f"{_fmt(s['recovery_realised'], 0) if s['recovery_realised']['n_users'] else 'n/a'}"
-            f" | {_fmt(s['ctr_before_drift'])} | {_fmt(s['ctr_after_drift'])} | "
+            f"| {name} | {fmt(s['share_of_oracle'])} | {fmt(s['regret'], 1)} | "
+            f"{fmt(s['time_to_adapt'], 0, 'not reached')} / "
+            f"{fmt(s['time_to_adapt_realised'], 0, 'not reached')} | {recovery} | "
+            f"{fmt(s['ctr_before_drift'])} | {fmt(s['ctr_after_drift'])} | "
             f"{s['mean_session_length']:.1f} |"
         )
     lines += [
         "",
+        f"Median times are over users at the headline threshold ({key}); 'not reached' when "
+        "fewer than half get there (the Kaplan-Meier figures above say how many do). "
         "Realised-click variants compare a user's actual clicks with the oracle's expected "
-        "clicks, so they are noisier. CTR before/after drift: drifting users, "
-        f"{window} steps each side of the drift.",
+        f"clicks, so they are noisier. CTR before/after drift: drifting users, {window} steps "
+        "each side of the drift.",
         "",
         "![CTR against step](ctr.png)",
         "",
@@ -295,57 +243,16 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot(arrays: dict[str, dict[str, Any]], config: RunConfig, path: Path) -> None:
-    """CTR against step (with 95% bands) and expected/oracle per agent; drift marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-    for name, data in arrays.items():
-        steps = np.arange(data["clicks"].shape[1])
-        mean, low, high = per_step_mean(data["clicks"] / data["slate_size"])
-        (line,) = top.plot(steps, mean, label=name, linewidth=1.2)
-        top.fill_between(steps, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
-        ratio = data["expected"].mean(axis=0) / data["oracle"].mean(axis=0)
-        bottom.plot(steps, ratio, label=name, color=line.get_color(), linewidth=1.2)
-    bottom.axhline(config.threshold, color="grey", linewidth=0.8, linestyle=":")
-    if config.users.drift != "none":
-        for axis in (top, bottom):
-            axis.axvline(
-                config.users.drift_step,
-                color="black",
-                linestyle="--",
-                linewidth=1,
-                label="drift" if axis is top else None,
-            )
-            if config.users.drift == "gradual":
-                axis.axvspan(
-                    config.users.drift_step,
-                    config.users.drift_step + config.users.drift_duration,
-                    color="grey",
-                    alpha=0.1,
-                )
-    top.set_ylabel("CTR (clicks per item shown)")
-    bottom.set_ylabel("expected clicks / oracle's")
-    bottom.set_xlabel("step")
-    top.legend(loc="best", fontsize=8)
-    top.set_title(f"{config.n_users} users; 95% bands over users")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
 def build_report(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Recompute every figure from ``run_dir/steps/*.parquet``; write summary.json, report.md
-    and ctr.png into ``run_dir``; return the summary."""
+    """Recompute every figure from ``run_dir/steps/*.parquet``; write summary.json, report.md,
+    adaptation.png, survival.png and ctr.png into ``run_dir``; return the summary."""
     run_dir = Path(run_dir)
-    summary, arrays = compute_summary(run_dir)
+    summary, arrays, analyses = compute_summary(run_dir)
     config = RunConfig.from_dict(summary["config"])
-    plot(arrays, config, run_dir / "ctr.png")
+    title = f"{config.n_users} users"
+    plot_adaptation(analyses, config, run_dir / "adaptation.png", title)
+    plot_survival(analyses, config, run_dir / "survival.png")
+    plot_ctr(arrays, config, run_dir / "ctr.png")
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(run_dir / "report.md", markdown(summary))
     return summary

@@ -238,6 +238,8 @@ def prepare_run_dir(
                 out / "summary.json",
                 out / "report.md",
                 out / "ctr.png",
+                out / "adaptation.png",
+                out / "survival.png",
             ]:
                 path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,8 @@ A sweep file (TOML) names the fields to vary with dotted paths into :class:`RunC
 
     name = "exploration-lr"
     agent = "llm-cosine"            # whose figures rank the points
-    metric = "share_of_oracle"      # a key of summary.json's agents.<name>
-    mode = "max"                    # or "min"
+    metric = "time_to_plateau"      # a figure of summary.json (adaptrec.analysis.METRICS)
+    mode = "min"                    # or "max"
     seeds = [0, 1]
     search = "grid"                 # or "random", with samples = N (and random_seed)
     [base]                          # fixed overrides of the default run config
@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from adaptrec.analysis.summary import METRICS
 from adaptrec.core.config import AGENT_NAMES, RunConfig, default_run_config
 from adaptrec.core.validation import check_choice
 
@@ -42,17 +43,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-METRICS = (
-    "ctr",
-    "share_of_oracle",
-    "regret",
-    "time_to_adapt",
-    "time_to_adapt_realised",
-    "recovery",
-    "recovery_realised",
-    "ctr_before_drift",
-    "ctr_after_drift",
-)
 _KEYS = (
     "name",
     "agent",
@@ -265,19 +255,16 @@ def run_sweep(
 def summarise(sweep: Sweep, out_dir: Path) -> dict[str, Any]:
     """Rank the sweep's points by the metric, pooling users over seeds, with 95% CIs; write
     sweep_summary.json, sweep.md and sweep.png into ``out_dir``."""
+    from adaptrec.analysis import agent_figures, pool_units
     from adaptrec.logs import read_agent_arrays, steps_path
-    from adaptrec.report import agent_summary, atomic_write_text
+    from adaptrec.report import atomic_write_text
 
     rows = []
     for point in sorted({t.point for t in sweep.trials}):
         trials = [t for t in sweep.trials if t.point == point]
         arrays = [read_agent_arrays(steps_path(trial_dir(out_dir, t), sweep.agent)) for t in trials]
-        pooled = {
-            key: np.concatenate([a[key] for a in arrays])
-            for key in ("expected", "oracle", "clicks", "session_end", "drift_step")
-        }
-        pooled["slate_size"] = arrays[0]["slate_size"]
-        figures = agent_summary(pooled, trials[0].config, point)[sweep.metric]
+        pooled = pool_units(arrays)
+        figures = agent_figures(pooled, trials[0].config, point)[sweep.metric]
         rows.append(
             {
                 "point": point,
@@ -308,15 +295,11 @@ def summarise(sweep: Sweep, out_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def _fmt(entry: dict) -> str:
-    def one(x):
-        return "censored" if x is None else f"{x:.3f}"
-
-    return f"{one(entry['estimate'])} [{one(entry['low'])}, {one(entry['high'])}]"
-
-
 def sweep_markdown(summary: dict) -> str:
+    from adaptrec.analysis.text import fmt
+
     fields, metric = summary["fields"], summary["metric"]
+    digits = 0 if "time" in metric or "recovery" in metric else 3  # steps vs shares
     head = ["rank", *fields, f"{metric} ({summary['agent']})", "users"]
     lines = [
         f"# sweep {summary['name']}",
@@ -328,7 +311,12 @@ def sweep_markdown(summary: dict) -> str:
         "|" + "---|" * len(head),
     ]
     for rank, row in enumerate(summary["points"], 1):
-        cells = [str(rank), *(str(row[f]) for f in fields), _fmt(row[metric]), str(row["n_users"])]
+        cells = [
+            str(rank),
+            *(str(row[f]) for f in fields),
+            fmt(row[metric], digits),
+            str(row["n_users"]),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join([*lines, "", "![metric against the swept field](sweep.png)", ""])
 

@@ -14,8 +14,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from adaptrec.analysis.text import TABLE_COLUMNS, table_rows
 from adaptrec.core.config import RunConfig
-from adaptrec.report import TABLE_COLUMNS, table_rows
 from adaptrec.runner import default_out_dir, run_experiment
 
 CONFIG = Path(__file__).with_name("default_run.json")

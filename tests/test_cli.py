@@ -35,27 +35,51 @@ def test_main_job_runs_and_writes_every_report_file(cli_run):
     for name in ("llm-cosine", "popularity", "random", "oracle"):
         assert name in result.stdout
         assert (out / "steps" / f"{name}.parquet").is_file()
-    for name in ("report.md", "ctr.png", "summary.json", "config.json"):
+    for name in ("report.md", "adaptation.png", "survival.png", "ctr.png", "summary.json"):
         assert (out / name).is_file()
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["schema_version"] == 2
     assert summary["window"] == 20 and summary["threshold"] == 0.9
+    assert summary["thresholds"] == [0.5, 0.75, 0.9]
     assert summary["data"] is None  # synthetic catalog
-    for figures in summary["agents"].values():
+    for name, figures in summary["agents"].items():
         assert {"ctr", "regret", "time_to_adapt", "recovery"} <= set(figures)
+        # how high and how fast: always finite numbers with intervals, never "censored"
+        for key in ("plateau", "time_to_plateau", "plateau_after_drift", "recovery_to_plateau"):
+            entry = figures[key]
+            assert entry["low"] <= entry["estimate"] <= entry["high"], (name, key)
+        assert figures["headline"].startswith(name) and "censored" not in figures["headline"]
+        km = figures["survival"]["time_to_adapt"]["0.9"]
+        assert 0 <= km["reached_by_horizon"]["estimate"] <= 1 and km["rmst"]["estimate"] > 0
+        assert ("logrank_p_vs_seed" in km) == (name != "llm-cosine")
         assert figures["ctr"]["low"] <= figures["ctr"]["estimate"] <= figures["ctr"]["high"]
-    assert (out / "ctr.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| llm-cosine |" in (out / "report.md").read_text()
+    # the learning agent climbs; the oracle is the ceiling of every plateau
+    oracle = summary["agents"]["oracle"]["plateau"]["estimate"]
+    assert oracle == pytest.approx(1.0)
+    seed = summary["agents"]["llm-cosine"]
+    assert seed["plateau"]["estimate"] > seed["start_share"]["estimate"] + 0.1
+    for png in ("adaptation.png", "survival.png", "ctr.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    report = (out / "report.md").read_text()
+    assert "| llm-cosine |" in report
+    # the adaptation curves are the report's first plot, the CTR plot stays below
+    assert report.index("](adaptation.png)") < report.index("](survival.png)")
+    assert report.index("](survival.png)") < report.index("](ctr.png)")
+    assert report.index("](adaptation.png)") == report.index("![")
+    assert "censored" not in result.stdout and "settles at" in result.stdout
 
 
 def test_report_rebuilds_the_same_numbers_from_parquet_alone(cli_run):
     out, _ = cli_run
     before = (out / "summary.json").read_text()
-    for name in ("summary.json", "report.md", "ctr.png", "config.json"):
+    report = (out / "report.md").read_text()
+    for name in ("summary.json", "report.md", "ctr.png", "adaptation.png", "survival.png"):
         (out / name).unlink()
     result = adaptrec("report", out)
     assert result.returncode == 0, result.stderr
-    assert (out / "summary.json").read_text() == before
-    assert (out / "report.md").is_file() and (out / "ctr.png").is_file()
+    assert (out / "summary.json").read_text() == before  # byte-identical
+    assert (out / "report.md").read_text() == report
+    assert (out / "adaptation.png").is_file() and (out / "survival.png").is_file()
 
 
 def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_dir):
@@ -122,6 +146,10 @@ def test_movielens_run_reports_the_calibration_and_rebuilds_it_from_parquet(
     report = (out / "report.md").read_text()
     assert "from the 9,742 movies of MovieLens (ml-latest)" in report
     assert f"| {data['rmse']:.3f} (train" in report and "## Calibrated users" in report
+    for name in ("llm-cosine", "popularity"):  # the learning agents
+        figures = summary["agents"][name]
+        for key in ("plateau", "time_to_plateau", "plateau_after_drift", "recovery_to_plateau"):
+            assert figures[key]["estimate"] is not None and figures[key]["high"] is not None
     before = (out / "summary.json").read_text()
     (out / "summary.json").unlink()
     assert adaptrec("report", out).returncode == 0

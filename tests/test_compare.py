@@ -39,11 +39,20 @@ def test_compare_runs_every_scenario_agent_and_seed(comparison):
     assert news["threshold"] == pytest.approx(0.9 * news["ceiling"], abs=1e-6)
     head = summary["headline"]["news-switch"]
     assert head["vw_recovery"] == news["agents"]["vw"]["recovery"]["estimate"]
+    plateau = head["recovery_to_plateau"]
+    assert plateau["vw"] == news["agents"]["vw"]["recovery_to_plateau"]["estimate"]
+    assert plateau["best_agent"] not in ("vw", "oracle", "random")
+    for scenario in (cold, news):
+        for name, figures in scenario["agents"].items():
+            assert figures["plateau"]["estimate"] is not None  # always a number
+            assert figures["time_to_plateau"]["estimate"] is not None
+            assert figures["headline"].startswith(name)
     report = (out / "compare.md").read_text()
     assert "## Headline: recovery after the news switch" in report
     assert "| vw | not run: catalog of 2000 items > 1000" in report
     for name in ("cold-start", "news-switch"):
         assert (out / f"compare-{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (out / f"compare-{name}-adaptation.png").read_bytes()[:4] == b"\x89PNG"
         for seed in (0, 1):
             assert (out / f"scenario={name}" / f"seed={seed}" / "report.md").is_file()
 

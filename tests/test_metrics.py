@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from adaptrec.core.metrics import (
+from adaptrec.analysis.metrics import (
     bootstrap_interval,
     cumulative_regret,
     per_step_mean,
