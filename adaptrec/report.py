@@ -198,7 +198,8 @@ def markdown(summary: dict[str, Any]) -> str:
         ]
     lines += [
         "RMST: restricted mean steps to get there within the horizon (a user who never does "
-        "counts the whole horizon); intervals from its variance (lifelines). KM median: "
+        "counts the whole horizon); 95% normal intervals from its Greenwood-type variance on "
+        "lifelines' Kaplan-Meier fit. KM median: "
         "'not reached' when fewer than half the users get there. Log-rank p: the agent's "
         "curve against llm-cosine's (the agents meet the same users, so p is conservative).",
         "",

@@ -77,7 +77,7 @@ def test_an_overshoot_that_falls_back_counts_the_first_crossing_on_the_way_up():
     rise = 0.2 + 0.07 * np.arange(11)
     fall = np.linspace(0.9, 0.6, 21)[1:]
     curve = np.concatenate([rise, fall, np.full(70, 0.6)])
-    start, plateau, times = curve_statistics(curve[None, :])
+    _start, plateau, times = curve_statistics(curve[None, :])
     assert plateau[0] == pytest.approx(0.6)
     assert times[0.9][0] == 6
     assert times[0.5][0] == math.ceil((0.4 - 0.2) / 0.07)  # 0.2 + 0.5 * 0.4 = 0.4 -> t = 3
