@@ -1,6 +1,7 @@
 """The command line as a user meets it: subprocesses of the installed ``adaptrec`` script."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,7 +66,7 @@ def test_main_job_runs_and_writes_every_report_file(cli_run):
     # the adaptation curves are the report's first plot, the CTR plot stays below
     assert report.index("](adaptation.png)") < report.index("](survival.png)")
     assert report.index("](survival.png)") < report.index("](ctr.png)")
-    assert report.index("](adaptation.png)") == report.index("![")
+    assert re.search(r"!\[[^\]]*\]\(([^)]+)\)", report).group(1) == "adaptation.png"
     assert "censored" not in result.stdout and "settles at" in result.stdout
 
 

@@ -42,6 +42,10 @@ def test_compare_runs_every_scenario_agent_and_seed(comparison):
     plateau = head["recovery_to_plateau"]
     assert plateau["vw"] == news["agents"]["vw"]["recovery_to_plateau"]["estimate"]
     assert plateau["best_agent"] not in ("vw", "oracle", "random")
+    if plateau["best_agent"] is not None:  # "fastest" only among agents that recover
+        key = f"{news['threshold']:g}"
+        best = news["agents"][plateau["best_agent"]]["survival"]["recovery"][key]
+        assert best["reached_by_horizon"]["estimate"] >= 0.5
     for scenario in (cold, news):
         for name, figures in scenario["agents"].items():
             assert figures["plateau"]["estimate"] is not None  # always a number

@@ -45,6 +45,21 @@ def _style(agent: str) -> str:
     return "--" if agent in ("oracle", "random") else "-"
 
 
+LONG_CURVE = 400
+"""Curves longer than this (news-switch: 5,000 steps of 20 units with 0/1 clicks) are drawn as
+means over log-spaced bins on a symmetric-log step axis: per-step means of a few units are
+noise at that length, and the adaptation happens in the first few percent of the steps."""
+
+
+def _display_bins(horizon: int) -> np.ndarray:
+    """Start steps of the bins a curve of ``horizon`` steps is drawn with, int64, ascending,
+    first 0; every step its own bin for short curves."""
+    if horizon <= LONG_CURVE:
+        return np.arange(horizon)
+    tail = np.geomspace(20, horizon, 120).astype(np.int64)
+    return np.unique(np.concatenate([np.arange(20), tail[tail < horizon]]))
+
+
 def plot_adaptation(
     analyses: dict[str, AgentAnalysis], config: RunConfig, path: Path, title: str
 ) -> None:
@@ -53,6 +68,11 @@ def plot_adaptation(
     plateau."""
     plt = _pyplot()
     drifting = any(a.since_drift is not None for a in analyses.values())
+    long_curves = any(
+        c is not None and c.horizon > LONG_CURVE
+        for a in analyses.values()
+        for c in (a.first_visit, a.since_drift)
+    )
     fig, axes = plt.subplots(1, 2 if drifting else 1, figsize=(12 if drifting else 8, 4.8))
     axes = np.atleast_1d(axes)
     panels = [("first_visit", "steps since the user's first visit", "time_to_plateau")]
@@ -63,10 +83,19 @@ def plot_adaptation(
             curve = getattr(analysis, attribute)
             if curve is None:
                 continue
-            steps = np.arange(curve.horizon)
+            steps = _display_bins(curve.horizon)
+            width = np.diff(np.append(steps, curve.horizon))
+
+            def binned(values: np.ndarray, steps=steps, width=width) -> np.ndarray:
+                return np.add.reduceat(values, steps) / width
+
+            mean = binned(curve.mean)
             c = colour(name)
-            axis.plot(steps, curve.mean, _style(name), color=c, linewidth=1.2, label=name)
-            axis.fill_between(steps, curve.low, curve.high, color=c, alpha=0.2, linewidth=0)
+            axis.plot(steps, mean, _style(name), color=c, linewidth=1.2, label=name)
+            if not long_curves:
+                # (A bin's mean of per-step bounds is not an interval of the bin's mean, so
+                # long curves go without bands; their intervals are in the tables.)
+                axis.fill_between(steps, curve.low, curve.high, color=c, alpha=0.2, linewidth=0)
             axis.hlines(
                 curve.plateau.estimate,
                 0.8 * curve.horizon,
@@ -76,7 +105,10 @@ def plot_adaptation(
                 alpha=0.8,
             )
             t = int(analysis.figures[time_key]["estimate"])
-            axis.plot([t], [curve.mean[t]], "o", color=c, markersize=4)
+            axis.plot([t], [mean[np.searchsorted(steps, t, "right") - 1]], "o", color=c, ms=4)
+        if long_curves:
+            axis.set_xscale("symlog", linthresh=20)
+            label += " (log scale beyond 20; means over log-spaced bins)"
         axis.set_xlabel(label)
         axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
@@ -85,7 +117,8 @@ def plot_adaptation(
         axes[1].set_title("recovery after the drift")
     axes[0].set_title("from the first visit")
     axes[-1].legend(fontsize=7, loc="lower right", ncol=2)
-    fig.suptitle(f"{title}: adaptation curves, 95% bands; dot = 90% of the way to the plateau")
+    bands = "" if long_curves else ", 95% bands"
+    fig.suptitle(f"{title}: adaptation curves{bands}; dot = 90% of the way to the plateau")
     fig.tight_layout()
     save_figure(fig, path)
 

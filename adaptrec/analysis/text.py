@@ -44,6 +44,11 @@ def fraction(entry: dict[str, Any] | None) -> str:
     return f"{entry['estimate']:.0%} [{entry['low']:.0%}, {entry['high']:.0%}]"
 
 
+def share_text(x: float) -> str:
+    """A share of the oracle as at most two decimals: 0.9 -> "0.9", 0.745714 -> "0.75"."""
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
 def _steps(entry: dict[str, Any]) -> str:
     unit = "step" if round(entry["estimate"]) == 1 else "steps"
     return f"{entry['estimate']:.0f} {unit} [{entry['low']:.0f}, {entry['high']:.0f}]"
@@ -83,7 +88,7 @@ def headline_sentence(name: str, figures: dict[str, Any], config: RunConfig) -> 
     if adapt.get("events") is not None and adapt.get("reached_by_horizon"):
         reached = adapt["reached_by_horizon"]["estimate"]
         parts.append(
-            f"; {reached:.0%} of users reach {config.threshold:g} of the oracle within "
+            f"; {reached:.0%} of users reach {share_text(config.threshold)} of the oracle within "
             f"{adapt['horizon']} steps (Kaplan-Meier)"
         )
         median = adapt["km_median"]["estimate"]
@@ -160,7 +165,7 @@ def survival_rows(summary: dict[str, Any], kind: str) -> list[tuple[str, ...]]:
             rows.append(
                 (
                     name,
-                    key,
+                    share_text(float(key)),
                     f"{fraction(entry['reached_by_horizon'])} by {entry['horizon']}",
                     fmt(entry["km_median"], 0, missing="not reached"),
                     fmt(entry["rmst"], 1),
