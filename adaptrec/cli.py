@@ -177,8 +177,6 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from adaptrec.runner import default_out_dir, run_experiment
-
     config = _config(args)
     if args.show_config:
         print(json.dumps(config.to_dict(), indent=2))
@@ -190,6 +188,10 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    # Imported after every cheap check: the runner loads torch (seconds), so a mistyped
+    # option answers at once.
+    from adaptrec.runner import default_out_dir, run_experiment
+
     shard_runner = None
     if args.workers > 1 or args.address:
         if config.shard_size == 0 or config.shard_size >= config.n_users:
@@ -240,7 +242,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from adaptrec.sweep import load_sweep, run_sweep, sweep_markdown
+    if not Path(args.config).is_file():
+        raise ValueError(f"sweep file must be a TOML file, got {str(args.config)!r} (not found)")
+    from adaptrec.sweep import load_sweep, run_sweep, sweep_markdown  # loads the analysis layer
 
     sweep = load_sweep(args.config, smoke=args.smoke)  # every trial validated before any runs
     out = args.out or Path("runs") / f"sweep-{sweep.name}{'-smoke' if args.smoke else ''}"
@@ -258,11 +262,12 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from adaptrec.compare import COMPARE_AGENTS, parse_list, run_comparison, scenario_runs
+    from adaptrec.core.config import COMPARE_AGENTS
+    from adaptrec.core.validation import parse_choices
     from adaptrec.envs.scenarios import SCENARIOS
 
-    scenarios = parse_list("--scenarios", args.scenarios or ",".join(SCENARIOS), SCENARIOS)
-    agents = parse_list("--agents", args.agents or ",".join(COMPARE_AGENTS), COMPARE_AGENTS)
+    scenarios = parse_choices("--scenarios", args.scenarios or ",".join(SCENARIOS), SCENARIOS)
+    agents = parse_choices("--agents", args.agents or ",".join(COMPARE_AGENTS), COMPARE_AGENTS)
     try:
         seeds = tuple(int(part) for part in args.seeds.split(",") if part.strip())
     except ValueError:
@@ -274,6 +279,10 @@ def _compare(args: argparse.Namespace) -> int:
             f"--encoder must be minilm, hashing or a model directory, got {args.encoder!r}"
         )
     overrides = {"encoder": args.encoder} if args.encoder else {}
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    from adaptrec.compare import run_comparison, scenario_runs  # loads the analysis layer
+
     runs, left_out = scenario_runs(
         scenarios,
         agents,
@@ -284,8 +293,6 @@ def _compare(args: argparse.Namespace) -> int:
         overrides=overrides,
     )
     shard_runner = None
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.workers > 1:
         from adaptrec.parallel import connect, ray_shard_runner
 
@@ -316,10 +323,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from adaptrec.report import build_report
-
     if not args.run_dir.is_dir():
         raise ValueError(f"run_dir must be a run folder, got {str(args.run_dir)!r} (not found)")
+    from adaptrec.report import build_report  # after the check: it loads the analysis layer
+
     summary = build_report(args.run_dir)
     _print_table(summary)
     print(

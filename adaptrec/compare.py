@@ -41,24 +41,11 @@ from adaptrec.analysis.text import (
     survival_rows,
     table_rows,
 )
-from adaptrec.core.config import RunConfig
+from adaptrec.core.config import COMPARE_AGENTS, RunConfig
+from adaptrec.core.files import atomic_write_text
 from adaptrec.envs.scenarios import NEWS_CEILING, SCENARIOS, scenario_config
-from adaptrec.report import atomic_write_text
 
 COMPARE_VERSION = 2
-COMPARE_AGENTS = (
-    "llm-cosine",
-    "llm-cosine-hashing",
-    "llm-cosine-random",
-    "egreedy",
-    "thompson",
-    "linucb",
-    "lin-ts",
-    "vw",
-    "popularity",
-    "random",
-    "oracle",
-)
 SMOKE_SIZES = {"news-switch": (2, 2_000), "default": (24, 60)}
 
 
@@ -380,22 +367,10 @@ def compare_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def parse_list(name: str, text: str, allowed: Sequence[str]) -> tuple[str, ...]:
-    """A comma-separated CLI list, each entry checked against ``allowed``."""
-    items = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not items:
-        raise ValueError(f"{name} must list at least one of {', '.join(allowed)}; got {text!r}")
-    for item in items:
-        if item not in allowed:
-            raise ValueError(f"{name} must be from {', '.join(allowed)}; got {item!r}")
-    return items
-
-
 __all__ = [
     "COMPARE_AGENTS",
     "SCENARIOS",
     "build_comparison",
-    "parse_list",
     "run_comparison",
     "scenario_runs",
 ]

@@ -1,4 +1,5 @@
-"""Ray: run a population's shards on many workers (the only module that imports ray).
+"""Ray: run a population's shards on many workers, and sweeps' trials on Ray Tune (the only
+module that imports ray).
 
 A run's users are split into fixed shards (``RunConfig.shard_size``), each simulated under its
 own agent by :func:`adaptrec.runner.simulate_shard`, a pure function of (config, shard). Ray
@@ -6,6 +7,8 @@ tasks run the shards wherever there are CPUs and the driver writes them in shard
 Parquet rows and every metric are identical for 1, 2 or N workers. The catalog and the item
 vectors go to the object store once (``ray.put``), not once per task. A task whose worker dies
 is retried (``max_retries``); it recomputes the same table.
+
+:func:`tune_grid` runs whole run configs as Tune trials, one CPU each (``adaptrec sweep``).
 
 ``connect()`` starts an embedded local Ray sized to the machine (dashboard off) unless an
 address (``--address`` or ``RAY_ADDRESS``) names an existing cluster.
@@ -15,7 +18,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -110,3 +114,58 @@ def ray_shard_runner(max_retries: int = 3):
             yield ray.get(reference)
 
     return run
+
+
+def _tune_trial(params: dict, configs: dict[str, str], out_dir: str, metrics: Callable) -> None:
+    """One Tune trial: the run of ``configs[params["trial"]]`` into ``out_dir/trial=<id>``,
+    reporting ``metrics(summary)``."""
+    from ray import tune
+
+    from adaptrec.runner import run_experiment
+
+    trial_id = params["trial"]
+    config = RunConfig.from_json(configs[trial_id])
+    summary = run_experiment(config, Path(out_dir) / f"trial={trial_id}")
+    tune.report(metrics(summary))
+
+
+def tune_grid(
+    configs: dict[str, str],
+    out_dir: Path,
+    name: str,
+    metrics: Callable[[dict], dict],
+    metric: str,
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+) -> int:
+    """Run every config (trial id -> RunConfig JSON) as one Ray Tune trial of one CPU, each
+    into ``out_dir/trial=<id>``; Tune's own state goes to ``out_dir/tune``. A failed trial is
+    retried up to 3 times (its run folder continues where it stopped).
+
+    Returns:
+        How many trials reported ``metric``. Raises ``RuntimeError`` if any trial failed.
+    """
+    connect(address, num_cpus=num_cpus)
+    from ray import tune
+
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            _tune_trial, configs=configs, out_dir=str(out_dir.resolve()), metrics=metrics
+        ),
+        {"cpu": 1},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"trial": tune.grid_search(sorted(configs))},
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str((out_dir / "tune").resolve()),
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=3),
+        ),
+    )
+    results = tuner.fit()
+    if results.errors:
+        raise RuntimeError(f"{len(results.errors)} trial(s) failed: {results.errors[0]}")
+    return sum(r.metrics.get(metric) is not None for r in results)

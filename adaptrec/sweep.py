@@ -23,11 +23,11 @@ row is written twice. Tune retries a trial whose worker dies.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,17 +193,6 @@ def tune_metrics(summary: dict[str, Any], agent: str) -> dict[str, float]:
     return out
 
 
-def _trainable(params: dict, configs: dict[str, str], out_dir: str, agent: str) -> None:
-    from ray import tune
-
-    from adaptrec.runner import run_experiment
-
-    trial_id = params["trial"]
-    config = RunConfig.from_json(configs[trial_id])
-    summary = run_experiment(config, Path(out_dir) / f"trial={trial_id}")
-    tune.report(tune_metrics(summary, agent))
-
-
 def run_sweep(
     sweep: Sweep,
     out_dir: str | os.PathLike[str],
@@ -213,7 +202,7 @@ def run_sweep(
     say=print,
 ) -> dict[str, Any]:
     """Run the sweep's unfinished trials on Ray Tune, then rank the points (see module doc)."""
-    from adaptrec.parallel import connect
+    from adaptrec.parallel import tune_grid
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -224,30 +213,11 @@ def run_sweep(
             "already finished"
         )
     if pending:
-        connect(address, num_cpus=num_cpus)
-        from ray import tune
-
         configs = {t.id: t.config.to_json() for t in pending}
-        trainable = tune.with_resources(
-            tune.with_parameters(
-                _trainable, configs=configs, out_dir=str(out.resolve()), agent=sweep.agent
-            ),
-            {"cpu": 1},
+        metrics = functools.partial(tune_metrics, agent=sweep.agent)
+        arrived = tune_grid(
+            configs, out, sweep.name, metrics, sweep.metric, address=address, num_cpus=num_cpus
         )
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"trial": tune.grid_search(sorted(configs))},
-            run_config=tune.RunConfig(
-                name=sweep.name,
-                storage_path=str((out / "tune").resolve()),
-                verbose=0,
-                failure_config=tune.FailureConfig(max_failures=3),
-            ),
-        )
-        results = tuner.fit()
-        if results.errors:
-            raise RuntimeError(f"{len(results.errors)} trial(s) failed: {results.errors[0]}")
-        arrived = sum(r.metrics.get(sweep.metric) is not None for r in results)
         say(f"Tune: {arrived} trial(s) reported {sweep.metric}")
     return summarise(sweep, out)
 
@@ -256,8 +226,8 @@ def summarise(sweep: Sweep, out_dir: Path) -> dict[str, Any]:
     """Rank the sweep's points by the metric, pooling users over seeds, with 95% CIs; write
     sweep_summary.json, sweep.md and sweep.png into ``out_dir``."""
     from adaptrec.analysis import agent_figures, pool_units
+    from adaptrec.core.files import atomic_write_text
     from adaptrec.logs import read_agent_arrays, steps_path
-    from adaptrec.report import atomic_write_text
 
     rows = []
     for point in sorted({t.point for t in sweep.trials}):
@@ -322,10 +292,9 @@ def sweep_markdown(summary: dict) -> str:
 
 
 def _plot(summary: dict, path: Path) -> None:
-    import matplotlib
+    from adaptrec.analysis.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fields, metric = summary["fields"], summary["metric"]
     x_field, groups = fields[0], fields[1:]
@@ -349,7 +318,4 @@ def _plot(summary: dict, path: Path) -> None:
     axis.set_title(f"sweep {summary['name']}: 95% intervals")
     axis.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)

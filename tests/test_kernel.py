@@ -5,8 +5,8 @@ import pytest
 
 from adaptrec.core.catalog import make_catalog
 from adaptrec.core.config import CatalogConfig, EnvConfig, UserConfig
+from adaptrec.core.ranking import top_k
 from adaptrec.core.rng import Component, uniforms, user_keys
-from adaptrec.core.scoring import top_k
 from adaptrec.envs import UserPopulation, kernel
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from adaptrec.agents import LLMCosineAgent
 from adaptrec.core.config import AGENT_NAMES, LLMCosineConfig
-from adaptrec.core.scoring import cosine, fuse, top_k, top_k_items
+from adaptrec.core.ranking import cosine, fuse, top_k, top_k_items
 from adaptrec.testing import strategies as ars
 
 

@@ -8,10 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from adaptrec.core.parallel_blas import matmul_into, single_threaded_blas, transposed_matmul
-from adaptrec.core.rerank import fused_scores, rerank_top_k
-from adaptrec.core.retrieval import top_k_ids
-from adaptrec.core.scoring import BehaviorPredictor, top_k_items
+from adaptrec.agents.llm_cosine.parallel_blas import (
+    matmul_into,
+    single_threaded_blas,
+    transposed_matmul,
+)
+from adaptrec.agents.llm_cosine.predictor import BehaviorPredictor
+from adaptrec.agents.llm_cosine.rerank import fused_scores, rerank_top_k
+from adaptrec.agents.llm_cosine.retrieval import top_k_ids
+from adaptrec.core.ranking import top_k_items
 from adaptrec.runner import torch_threads
 
 
@@ -204,9 +209,9 @@ def test_projected_catalog_from_the_cosine_product_is_the_predictors_projection(
 
 
 def test_top_k_ids_returns_the_clipped_score_of_each_kept_item():
-    from adaptrec.core.retrieval import _top_k_ids
+    from adaptrec.agents.llm_cosine.retrieval import top_k_ids_with_scores
 
     rng = np.random.default_rng(3)
     scores = rng.normal(0, 0.8, size=(4, 500)).astype(np.float32)
-    ids, values = _top_k_ids(scores, 30, True)
+    ids, values = top_k_ids_with_scores(scores, 30, True)
     np.testing.assert_array_equal(values, np.clip(np.take_along_axis(scores, ids, 1), -1, 1))

@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from adaptrec.core.scoring import BehaviorPredictor, cosine, fuse, top_k
+from adaptrec.agents.llm_cosine.predictor import BehaviorPredictor
+from adaptrec.core.ranking import cosine, fuse, top_k
 
 
 def test_cosine_is_bounded_scale_invariant_and_zero_for_zero_vectors():

@@ -32,8 +32,8 @@ from adaptrec.agents.base import (
     shown_in_history,
 )
 from adaptrec.core.config import BanditConfig
+from adaptrec.core.ranking import top_k
 from adaptrec.core.rng import uniforms
-from adaptrec.core.scoring import _top_k
 from adaptrec.core.validation import check_array, check_int
 
 _LANE_EXPLORE, _LANE_SAMPLE = 21, 22
@@ -66,7 +66,7 @@ def _rank_and_explore(agent, scores: np.ndarray, observation: dict[str, np.ndarr
     if agent.config.avoid_recent and "items" in observation:
         recent = shown_in_history(observation["items"], agent.n_items)
         scores = demote(scores, recent, _RECENT_PENALTY)
-    slates = _top_k(np.ascontiguousarray(scores, dtype=np.float64), agent.slate_size)
+    slates = top_k(np.ascontiguousarray(scores, dtype=np.float64), agent.slate_size, validate=False)
     return explore(
         slates,
         agent._keys(ids),

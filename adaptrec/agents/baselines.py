@@ -13,7 +13,7 @@ from adaptrec.agents.base import (
     random_slates,
     shown_in_history,
 )
-from adaptrec.core.scoring import _top_k
+from adaptrec.core.ranking import top_k
 from adaptrec.core.validation import check_float, check_int
 from adaptrec.envs.users import UserPopulation
 
@@ -76,7 +76,9 @@ class PopularityAgent:
             # More than the largest count: a recently shown item ranks below every other one.
             penalty = self.clicks_.max() + 1.0
             counts = demote(counts, shown_in_history(observation["items"], self.n_items), penalty)
-        slates = _top_k(np.ascontiguousarray(counts, dtype=np.float64), self.slate_size)
+        slates = top_k(
+            np.ascontiguousarray(counts, dtype=np.float64), self.slate_size, validate=False
+        )
         return explore(
             slates,
             self._keys(ids),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +11,12 @@ from adaptrec.analysis.metrics import per_step_mean, trailing_mean
 from adaptrec.analysis.summary import AgentAnalysis, agent_order, threshold_key
 from adaptrec.analysis.survival import reached_curve
 from adaptrec.core.config import RunConfig
+from adaptrec.core.files import atomic_output
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed); imported on first
+    use, so the analysis layer loads without matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,19 +27,17 @@ def _pyplot():
 
 def save_figure(fig, path: Path) -> None:
     """Save through a temporary file and a rename, then close the figure."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
-        Path(tmp).unlink(missing_ok=True)
-        _pyplot().close(fig)
+        pyplot().close(fig)
 
 
 def colour(agent: str):
     """A stable colour per agent (tab20: more agents than the default cycle's 10 colours)."""
     index = agent_order(agent)
-    return _pyplot().get_cmap("tab20").colors[(2 * index) % 20 + (index // 10) % 2]
+    return pyplot().get_cmap("tab20").colors[(2 * index) % 20 + (index // 10) % 2]
 
 
 def _style(agent: str) -> str:
@@ -66,7 +65,7 @@ def plot_adaptation(
     """Mean share of the oracle against steps since the first visit and since the drift, with
     95% bands over users; a dot marks each agent's time to plateau (90%), a thin line its
     plateau."""
-    plt = _pyplot()
+    plt = pyplot()
     drifting = any(a.since_drift is not None for a in analyses.values())
     long_curves = any(
         c is not None and c.horizon > LONG_CURVE
@@ -129,7 +128,7 @@ def plot_survival(analyses: dict[str, AgentAnalysis], config: RunConfig, path: P
     threshold (solid = the run's headline threshold)."""
     from matplotlib.lines import Line2D
 
-    plt = _pyplot()
+    plt = pyplot()
     thresholds = sorted({x for a in analyses.values() for (_, x) in a.survival}, reverse=True)
     headline = float(config.threshold)
     others = iter(["--", ":", "-."] * len(thresholds))
@@ -173,7 +172,7 @@ def plot_survival(analyses: dict[str, AgentAnalysis], config: RunConfig, path: P
 
 def plot_ctr(arrays: dict[str, dict[str, Any]], config: RunConfig, path: Path) -> None:
     """CTR against step (with 95% bands) and expected/oracle per agent; drift marked."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
     for name, data in arrays.items():
         steps = np.arange(data["clicks"].shape[1])
@@ -213,7 +212,7 @@ def plot_trailing_ctr(
 ) -> None:
     """Trailing-window CTR against step per agent, 95% band over units, drift marked, and the
     threshold share of the oracle's expected CTR."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axis = plt.subplots(figsize=(9, 5))
     window = config.window
     for agent in sorted(pooled, key=agent_order):

@@ -32,6 +32,21 @@ AGENT_NAMES = (
 DEFAULT_AGENTS = ("llm-cosine", "popularity", "random", "oracle")
 ENCODER_KINDS = ("minilm", "hashing")
 
+COMPARE_AGENTS = (
+    "llm-cosine",
+    "llm-cosine-hashing",
+    "llm-cosine-random",
+    "egreedy",
+    "thompson",
+    "linucb",
+    "lin-ts",
+    "vw",
+    "popularity",
+    "random",
+    "oracle",
+)
+"""The agents ``adaptrec compare`` runs by default, in its display order."""
+
 C = TypeVar("C", bound="_Config")
 
 

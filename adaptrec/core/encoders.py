@@ -15,13 +15,13 @@ import hashlib
 import itertools
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from adaptrec.core.files import atomic_output
 from adaptrec.core.validation import check_int
 
 
@@ -226,15 +226,8 @@ class CachedEncoder:
                 return vectors
         self.misses += 1
         vectors = self.encoder.encode(texts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.save(file, vectors, allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_output(path) as tmp, open(tmp, "wb") as file:
+            np.save(file, vectors, allow_pickle=False)
         return vectors
 
 

@@ -7,7 +7,7 @@ Every message names the argument, says what was expected and shows what arrived,
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -92,3 +92,14 @@ def check_array(
         bad = int((~np.isfinite(value)).sum())
         raise ValueError(f"{name} must be finite, got {bad} NaN/inf value(s)")
     return value
+
+
+def parse_choices(name: str, text: str, allowed: Sequence[str]) -> tuple[str, ...]:
+    """A comma-separated list (e.g. a CLI option), each entry checked against ``allowed``."""
+    items = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not items:
+        raise ValueError(f"{name} must list at least one of {', '.join(allowed)}; got {text!r}")
+    for item in items:
+        if item not in allowed:
+            raise ValueError(f"{name} must be from {', '.join(allowed)}; got {item!r}")
+    return items

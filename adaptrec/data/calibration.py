@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ import scipy.sparse as sp
 
 from adaptrec.core.catalog import Catalog, UserPool
 from adaptrec.core.config import CalibrationConfig
+from adaptrec.core.files import atomic_output
 from adaptrec.core.rng import Component, generator
 from adaptrec.data.movielens import RatingsData, detect_format, files_digest, load_movielens
 
@@ -288,24 +288,17 @@ def calibrated_catalog(
 
 def _save_entry(path: Path, catalog: Catalog) -> None:
     assert catalog.user_pool is not None and catalog.item_bias is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(
-                file,
-                texts=np.array(catalog.texts, dtype=str),
-                topics=catalog.topics,
-                item_bias=catalog.item_bias,
-                topic_names=np.array(catalog.topic_names, dtype=str),
-                preferences=catalog.user_pool.preferences,
-                user_ids=catalog.user_pool.user_ids,
-                provenance=np.array(json.dumps(catalog.provenance, sort_keys=True)),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as file:
+        np.savez(
+            file,
+            texts=np.array(catalog.texts, dtype=str),
+            topics=catalog.topics,
+            item_bias=catalog.item_bias,
+            topic_names=np.array(catalog.topic_names, dtype=str),
+            preferences=catalog.user_pool.preferences,
+            user_ids=catalog.user_pool.user_ids,
+            provenance=np.array(json.dumps(catalog.provenance, sort_keys=True)),
+        )
 
 
 def _load_entry(path: Path) -> Catalog:

@@ -36,8 +36,8 @@ import numpy as np
 
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import EnvConfig, UserConfig
+from adaptrec.core.ranking import top_k
 from adaptrec.core.rng import Component, generator, user_keys
-from adaptrec.core.scoring import _top_k
 from adaptrec.core.validation import check_array
 from adaptrec.envs import kernel
 
@@ -215,7 +215,7 @@ class UserPopulation:
         """Recompute the base utility of ``rows`` and its sorted top list (after a taste change)."""
         self.utility_[rows] = self._utility(self.preference_[rows])
         self._item_state[rows, :, kernel.RANK] = -1.0
-        self.order_[rows] = _top_k(self.utility_[rows], self.order_length)
+        self.order_[rows] = top_k(self.utility_[rows], self.order_length, validate=False)
         kernel.index_top_lists(rows, self._item_state, self._top_state, self.order_)
 
     @property

@@ -2,7 +2,7 @@
 recency demotion and the final top-k, in one pass per user (numba, parallel over users).
 
 With the predictor's first layer split into a user block and an item block (see
-:class:`~adaptrec.core.scoring.BehaviorPredictor`), a candidate's hidden layer is
+:class:`~adaptrec.agents.llm_cosine.predictor.BehaviorPredictor`), a candidate's hidden layer is
 
     hidden = relu(user_part + pv @ (W_v + diag(pu) W_uv))
 

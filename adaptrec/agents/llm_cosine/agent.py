@@ -7,8 +7,8 @@
     slate             = top-k of cos(u, v) * P(y | x) at position 0, then epsilon-greedy
 
 Ranking is two-stage when ``candidates`` < N: the ``candidates`` items of highest cosine are
-retrieved (exactly, :mod:`adaptrec.core.retrieval`), then re-ranked by cos x P
-(:mod:`adaptrec.core.rerank`; the predictor costs ~projection_dim x hidden multiply-adds per
+retrieved (exactly, :mod:`.retrieval`), then re-ranked by cos x P
+(:mod:`.rerank`; the predictor costs ~projection_dim x hidden multiply-adds per
 candidate). The population prior is the direction of all clicks so far
 (seeded with the catalog centroid), so a user with no history gets a sensible slate, not NaN.
 """
@@ -25,15 +25,13 @@ from adaptrec.agents.base import (
     explore,
     observed_user_ids,
 )
+from adaptrec.agents.llm_cosine.parallel_blas import matmul_into, single_threaded_blas
+from adaptrec.agents.llm_cosine.predictor import BehaviorPredictor
+from adaptrec.agents.llm_cosine.rerank import fused_scores, rerank_top_k
+from adaptrec.agents.llm_cosine.retrieval import top_k_ids_with_scores
 from adaptrec.core.config import LLMCosineConfig
-from adaptrec.core.parallel_blas import matmul_into, single_threaded_blas
-from adaptrec.core.rerank import fused_scores, rerank_top_k
-from adaptrec.core.retrieval import _top_k_ids
+from adaptrec.core.ranking import normalise_rows
 from adaptrec.core.rng import Component, seed_sequence
-from adaptrec.core.scoring import (
-    BehaviorPredictor,
-    _normalise,
-)
 from adaptrec.core.validation import check_array, check_int
 
 _LANE_EXPLORE = 20
@@ -89,7 +87,7 @@ class LLMCosineAgent:
         self.seed = seed
         if self.config.center_items:
             item_vectors = item_vectors - item_vectors.mean(axis=0, keepdims=True)
-        self.items = _normalise(item_vectors)  # (N, d) float32, unit rows (zero rows stay 0)
+        self.items = normalise_rows(item_vectors)  # (N, d) float32, unit rows (zero rows stay 0)
         self.n_items, self.dim = n_items, dim
         self._items_t = torch.from_numpy(self.items)
         self._cosine_buffer: torch.Tensor | None = None
@@ -135,7 +133,7 @@ class LLMCosineAgent:
         the predictor for this step's ranking and update.
         """
         b = len(users)
-        left = _normalise(users)
+        left = normalise_rows(users)
         if project_items:
             weight = self.predictor.item_projection.weight.detach().numpy()
             left = np.concatenate([left, weight])
@@ -188,7 +186,7 @@ class LLMCosineAgent:
         if two_stage:
             # Exact top-C of the clipped cosine, ids ascending within a row (which keeps "ties
             # to the lower id" in the re-ranking below); the clip is applied on the fly.
-            candidates, cos = _top_k_ids(cos, n_candidates, True)
+            candidates, cos = top_k_ids_with_scores(cos, n_candidates, True)
         else:
             candidates = np.broadcast_to(np.arange(self.n_items), cos.shape).copy()
             cos = np.clip(cos, -1.0, 1.0)

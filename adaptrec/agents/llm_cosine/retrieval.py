@@ -64,8 +64,9 @@ def _kth_largest(work, count, k):
 
 
 @nb.njit(cache=True, parallel=True)
-def _top_k_ids(scores, c, clip):
-    """:func:`top_k_ids` and the (clipped) score of each kept item, ``(B, c)`` each: the
+def top_k_ids_with_scores(scores, c, clip):
+    """:func:`top_k_ids` without its checks (compiled; the agent's hot path) and the
+    (clipped) score of each kept item, ``(B, c)`` each: the
     second stage reads these instead of looking each candidate up in the ``(B, N)`` matrix
     (a cache miss per candidate)."""
     b, n = scores.shape
@@ -153,4 +154,4 @@ def top_k_ids(scores: np.ndarray, c: int, clip: bool = False) -> np.ndarray:
     """
     check_array("scores", scores, shape=(None, None), kind="f", finite=True)
     check_int("c", c, low=1, high=scores.shape[1])
-    return _top_k_ids(np.ascontiguousarray(scores), c, clip)[0]
+    return top_k_ids_with_scores(np.ascontiguousarray(scores), c, clip)[0]
