@@ -8,14 +8,38 @@ to continue.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from adaptrec.core.config import AGENT_NAMES, RunConfig, default_run_config
+from adaptrec.core.config import (
+    AGENT_NAMES,
+    RunConfig,
+    default_run_config,
+    field_docs,
+    parse_assignment,
+    resolve,
+    set_path,
+)
+
+FLAG_FIELDS = {
+    "users": "n_users",
+    "steps": "n_steps",
+    "agents": "agents",
+    "data": "data",
+    "encoder": "encoder",
+    "seed": "seed",
+    "threads": "torch_threads",
+    "shard_size": "shard_size",
+    "window": "window",
+    "threshold": "threshold",
+    "drift": "users.drift",
+    "drift_step": "users.drift_step",
+}
+"""``adaptrec run``'s named options and the config field each one sets; every other field is
+reachable with ``--set section.field=value``."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,10 +52,22 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _fields_epilog() -> str:
+    lines = ["config fields (--set NAME=VALUE; default in brackets):"]
+    for name, default, doc in field_docs():
+        lines.append(f"  {name} [{default}]" + (f"\n      {doc}" if doc else ""))
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="adaptrec", description="How quickly does a recommender personalise?")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="simulate users under each agent; write logs and a report")
+    run = sub.add_parser(
+        "run",
+        help="simulate users under each agent; write logs and a report",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_fields_epilog(),
+    )
     run.add_argument("--config", type=Path, help="JSON run config (see --show-config)")
     run.add_argument(
         "--scenario",
@@ -78,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--cache", type=Path, help="embedding and calibration cache (default ~/.cache/adaptrec)"
     )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="set any config field (repeatable; JSON values, else a string), e.g. "
+        "--set llm_cosine.epsilon=0.1 --set env.slate_size=10; fields listed below",
+    )
     run.add_argument("--show-config", action="store_true", help="print the config and exit")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep = sub.add_parser("sweep", help="run a sweep file (TOML) on Ray Tune and rank points")
@@ -105,6 +149,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
+    """The run's config: a base (a config file, a scenario or the embedded default), then the
+    named options and every ``--set``, in that order, then :func:`resolve`."""
+    assignments: list[tuple[str, Any]] = []
+    for dest, dotted in FLAG_FIELDS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            if dest == "agents":
+                value = [name.strip() for name in value.split(",") if name.strip()]
+            assignments.append((dotted, value))
+    assignments += [parse_assignment(text) for text in args.set]
+    sizes = dict(assignments)  # the last word on n_users / n_steps shapes the base, too
+    users, steps = sizes.get("n_users"), sizes.get("n_steps")
     if args.config is not None:
         if not args.config.is_file():
             raise ValueError(f"--config must be a JSON file, got {str(args.config)!r} (not found)")
@@ -115,41 +171,15 @@ def _config(args: argparse.Namespace) -> RunConfig:
     elif args.scenario is not None:
         from adaptrec.envs.scenarios import scenario_config
 
-        config = scenario_config(args.scenario, args.users, args.steps)
+        config = scenario_config(args.scenario, users, steps)
     else:
-        config = default_run_config(args.users or 400, args.steps or 300)
-    top: dict[str, Any] = {}
-    if args.users is not None:
-        top["n_users"] = args.users
-    if args.steps is not None:
-        top["n_steps"] = args.steps
-        top["env"] = dataclasses.replace(
-            config.env, max_steps=max(args.steps, config.env.max_steps)
+        config = default_run_config(
+            users if isinstance(users, int) else 400, steps if isinstance(steps, int) else 300
         )
-    if args.agents is not None:
-        top["agents"] = tuple(a.strip() for a in args.agents.split(",") if a.strip())
-    if args.data is not None:
-        top["data"] = args.data
-    if args.encoder is not None:
-        top["encoder"] = args.encoder
-    if args.seed is not None:
-        top["seed"] = args.seed
-    if args.threads is not None:
-        top["torch_threads"] = args.threads
-    if args.shard_size is not None:
-        top["shard_size"] = args.shard_size
-    if args.window is not None:
-        top["window"] = args.window
-    if args.threshold is not None:
-        top["threshold"] = args.threshold
-    users: dict[str, Any] = {}
-    if args.drift is not None:
-        users["drift"] = args.drift
-    if args.drift_step is not None:
-        users["drift_step"] = args.drift_step
-    if users:
-        top["users"] = dataclasses.replace(config.users, **users)
-    return dataclasses.replace(config, **top)
+    tree = config.to_dict()
+    for dotted, value in assignments:
+        set_path(tree, dotted, value)
+    return resolve(tree, explicit=[dotted for dotted, _ in assignments])
 
 
 def _print_table(summary: dict[str, Any]) -> None:

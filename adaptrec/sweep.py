@@ -35,7 +35,14 @@ from typing import Any
 import numpy as np
 
 from adaptrec.analysis.summary import METRICS
-from adaptrec.core.config import AGENT_NAMES, RunConfig, default_run_config
+from adaptrec.core.config import (
+    AGENT_NAMES,
+    RunConfig,
+    default_run_config,
+    merge_trees,
+    resolve,
+    set_path,
+)
 from adaptrec.core.validation import check_choice
 
 if sys.version_info >= (3, 11):
@@ -79,24 +86,6 @@ class Sweep:
     trials: tuple[Trial, ...]
 
 
-def _set(tree: dict, dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        tree = tree.setdefault(part, {})
-        if not isinstance(tree, dict):
-            raise ValueError(f"grid field {dotted!r} goes through {part!r}, which is not a table")
-    tree[leaf] = value
-
-
-def _merge(into: dict, extra: dict) -> dict:
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
-    return into
-
-
 def load_sweep(path: str | os.PathLike[str], smoke: bool = False) -> Sweep:
     """Read and validate a sweep file; every trial's config is built (and checked) here."""
     path = Path(path)
@@ -135,16 +124,16 @@ def load_sweep(path: str | os.PathLike[str], smoke: bool = False) -> Sweep:
             tuple(grid[f][rng.integers(len(grid[f]))] for f in fields) for _ in range(samples)
         ]
     base = default_run_config().to_dict()
-    _merge(base, data.get("base", {}))
+    merge_trees(base, data.get("base", {}))
     if smoke:
-        _merge(base, data.get("smoke", {}))
+        merge_trees(base, data.get("smoke", {}))
     trials = []
     for index, combo in enumerate(combos):
         values = dict(zip(fields, combo, strict=True))
         for seed in seeds:
             tree = json.loads(json.dumps(base))
             for field, value in values.items():
-                _set(tree, field, value)
+                set_path(tree, field, value)
             tree["seed"] = seed
             config = _config(tree, values)
             trials.append(Trial(f"p{index:03d}-s{seed}", index, values, seed, config))
@@ -153,13 +142,8 @@ def load_sweep(path: str | os.PathLike[str], smoke: bool = False) -> Sweep:
 
 def _config(tree: dict, values: dict) -> RunConfig:
     # A drift step beyond the run (e.g. a smoke size) follows the run, as the default does.
-    users, steps = tree.setdefault("users", {}), tree.get("n_steps", 300)
-    if "users.drift_step" not in values and users.get("drift_step", 1) >= steps:
-        users["drift_step"] = max(1, steps // 2)
-    env = tree.setdefault("env", {})
-    env["max_steps"] = max(env.get("max_steps", steps), steps)
     try:
-        return RunConfig.from_dict(tree)
+        return resolve(tree, explicit=values)
     except (ValueError, TypeError) as err:
         where = ", ".join(f"{k}={v!r}" for k, v in values.items())
         raise type(err)(f"{err} (in the sweep point {where})") from err

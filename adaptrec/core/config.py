@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
+import sys
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -417,3 +420,97 @@ def default_run_config(n_users: int = 400, n_steps: int = 300, **overrides: Any)
     users = overrides.pop("users", UserConfig(drift_step=max(1, n_steps // 2)))
     env = overrides.pop("env", EnvConfig(max_steps=n_steps))
     return RunConfig(n_users=n_users, n_steps=n_steps, users=users, env=env, **overrides)
+
+
+def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``tree["a"]["b"] = value`` for ``dotted`` = ``"a.b"``, creating tables on the way."""
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+        if not isinstance(tree, dict):
+            raise ValueError(f"config field {dotted!r} goes through {part!r}, which is not a table")
+    tree[leaf] = value
+
+
+def merge_trees(into: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``into`` updated in place with ``extra``, nested tables merged key by key."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge_trees(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"section.field=value"`` -> ``("section.field", value)``; the value is read as JSON
+    (numbers, true/false, lists, quoted strings) and otherwise kept as the plain string, so
+    ``llm_cosine.epsilon=0.1``, ``env.avoid_repeats=false``, ``agents=["random","oracle"]`` and
+    ``data=movielens:../ml`` all work."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name or any(not part.isidentifier() for part in name.split(".")):
+        raise ValueError(f"--set must look like section.field=value, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name, value
+
+
+def resolve(tree: dict[str, Any], explicit: Iterable[str] = ()) -> RunConfig:
+    """The one place where defaults that follow other fields are derived, then validated.
+
+    ``tree`` is a (possibly partial) :meth:`RunConfig.to_dict` tree; ``explicit`` names the
+    dotted fields the user set. A drift step that was not set explicitly and does not fall
+    inside the run moves to halfway (``max(1, n_steps // 2)``), and ``env.max_steps`` (the
+    episode length) grows to at least ``n_steps``.
+    """
+    explicit = set(explicit)
+    steps = tree.get("n_steps", RunConfig.n_steps)
+    users = tree.setdefault("users", {})
+    if (
+        "users.drift_step" not in explicit
+        and users.get("drift_step", UserConfig.drift_step) >= steps
+    ):
+        users["drift_step"] = max(1, steps // 2)
+    env = tree.setdefault("env", {})
+    if "env.max_steps" not in explicit:
+        env["max_steps"] = max(env.get("max_steps", steps), steps)
+    return RunConfig.from_dict(tree)
+
+
+def field_docs() -> list[tuple[str, str, str]]:
+    """Every settable field of :class:`RunConfig` as ``(dotted name, default as JSON, doc)``,
+    in declaration order: the docs are the string literals under each field in this module's
+    source (read with :mod:`ast`), so ``adaptrec run --help`` and the code cannot disagree."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
+    docs: dict[tuple[str, str], str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            body = node.body
+            for here, after in itertools.pairwise(body):
+                if (
+                    isinstance(here, ast.AnnAssign)
+                    and isinstance(here.target, ast.Name)
+                    and isinstance(after, ast.Expr)
+                    and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)
+                ):
+                    docs[node.name, here.target.id] = " ".join(after.value.value.split())
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(config: _Config, prefix: str) -> None:
+        for f in dataclasses.fields(config):  # type: ignore[arg-type]
+            value = getattr(config, f.name)
+            if isinstance(value, _Config):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                doc = docs.get((type(config).__name__, f.name), "")
+                rows.append((f"{prefix}{f.name}", json.dumps(value), doc))
+
+    walk(RunConfig(), "")
+    return rows
