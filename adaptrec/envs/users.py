@@ -96,10 +96,11 @@ class UserPopulation:
         # Columns of the topic matrix, contiguous: utility is a per-user elementwise sum over
         # topics, so the result does not depend on the batch (a BLAS matmul's rounding can).
         self._topic_columns = np.ascontiguousarray(catalog.topics.T)
+        # (N,) float64: each item's term of the base utility, the same for every user.
         if catalog.item_bias is not None:
-            self._item_bias = np.asarray(catalog.item_bias, dtype=np.float64)
+            self.item_term = np.asarray(catalog.item_bias, dtype=np.float64)
         else:
-            self._item_bias = users.click_intercept + users.quality_weight * (catalog.quality - 0.5)
+            self.item_term = users.click_intercept + users.quality_weight * (catalog.quality - 0.5)
         # Length of each user's list of items by decreasing base utility, which the oracle walks
         # before it would fall back to a full scan (only when many top items are fatigued).
         self.order_length = min(self.n_items, 4 * env.slate_size + 64)
@@ -224,7 +225,8 @@ class UserPopulation:
         return np.where(self.drifts_, self.users.drift_step, -1)
 
     def _utility(self, preference: np.ndarray) -> np.ndarray:
-        utility = np.broadcast_to(self._item_bias, (len(preference), self.n_items)).copy()
+        # Per user, topic by topic in order (envs.model.base_utility): batch-independent.
+        utility = np.broadcast_to(self.item_term, (len(preference), self.n_items)).copy()
         for topic, column in enumerate(self._topic_columns):
             utility += preference[:, topic : topic + 1] * column
         return utility

@@ -1,0 +1,98 @@
+"""The compiled kernel against the plain-numpy statement of the user model, step by step."""
+
+from dataclasses import replace
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adaptrec.envs import model
+from adaptrec.envs.users import UserPopulation
+from adaptrec.testing.strategies import populations, slates
+
+
+def _state_of(population: UserPopulation, row: int) -> model.UserState:
+    return model.UserState(
+        utility=population.utility_[row].copy(),
+        fatigue=population.fatigue([row])[0],
+        key=population.keys_[row],
+        step=int(population.step_[row]),
+        session=int(population.session_[row]),
+        session_step=int(population.session_step_[row]),
+    )
+
+
+@given(populations(max_users=4), st.integers(1, 10), st.data())
+def test_kernel_steps_exactly_as_the_model_says(population, n_steps, data):
+    params = model.ModelParams.from_config(population.users, population.env)
+    catalog, users = population.catalog, population.users
+    np.testing.assert_array_equal(params.examination, population.examination)
+    states = [_state_of(population, b) for b in range(len(population.user_ids_))]
+    for _ in range(n_steps):
+        # The oracle, before the step: the same slates (exact) and expected clicks.
+        best = [model.oracle(params, s) for s in states]
+        np.testing.assert_array_equal(population.oracle_slates(), [slate for slate, _ in best])
+        shown = (
+            population.oracle_slates()
+            if data.draw(st.booleans())
+            else data.draw(slates(catalog.n_items, population.slate_size, len(states)))
+        )
+        outcome = population.step(shown)
+        for b, state in enumerate(states):
+            response = model.respond(params, state, shown[b])
+            # Discrete outcomes bit for bit; continuous ones to float rounding (the kernel keeps
+            # fatigue on a log clock, the model multiplies).
+            np.testing.assert_array_equal(outcome.clicked[b], response.clicked)
+            np.testing.assert_array_equal(outcome.skipped[b], response.skipped)
+            np.testing.assert_allclose(outcome.dwell[b], response.dwell, rtol=1e-5)
+            np.testing.assert_allclose(
+                outcome.click_probability[b], response.click_probability, rtol=1e-9
+            )
+            np.testing.assert_allclose(outcome.expected_clicks[b], response.expected_clicks, 1e-9)
+            np.testing.assert_allclose(outcome.oracle_expected_clicks[b], best[b][1], rtol=1e-9)
+            np.testing.assert_allclose(outcome.reward[b], response.reward, rtol=1e-6)
+            state, ends = model.transition(params, state, shown[b], response)
+            assert ends == outcome.session_end[b]
+            assert (state.step, state.session, state.session_step) == (
+                population.step_[b],
+                population.session_[b],
+                population.session_step_[b],
+            )
+            # Drift, then the base utility of the (possibly new) preference, exactly.
+            preference = model.preference_at(
+                state.step,
+                population.initial_preference_[b],
+                population.drift_preference_[b],
+                bool(population.drifts_[b]),
+                users,
+            )
+            np.testing.assert_array_equal(population.preference_[b], preference)
+            utility = model.base_utility(preference, catalog.topics, population.item_term)
+            np.testing.assert_array_equal(population.utility_[b], utility)
+            state = replace(state, utility=utility)
+            np.testing.assert_allclose(
+                population.fatigue([b])[0], state.fatigue, rtol=1e-9, atol=1e-12
+            )
+            states[b] = state
+
+
+def test_the_model_is_not_vacuous():
+    """A user shown the same slate tires of it, leaves more often without clicks, and the
+    oracle moves on: the properties the kernel test relies on the model to have."""
+    from adaptrec.core.config import EnvConfig, UserConfig
+
+    params = model.ModelParams.from_config(
+        UserConfig(fatigue_weight=2.0, leave_probability=0.0, leave_if_no_click=1.0),
+        EnvConfig(slate_size=2),
+    )
+    state = model.UserState(
+        utility=np.array([3.0, 2.0, 0.0, -1.0]), fatigue=np.zeros(4), key=np.uint64(7), step=0
+    )
+    slate, _ = model.oracle(params, state)
+    np.testing.assert_array_equal(slate, [0, 1])
+    before = model.attractiveness(params, state)[0]
+    response = model.respond(params, state, slate)
+    state, ends = model.transition(params, state, slate, response)
+    assert ends == (not response.clicked.any())  # leave_if_no_click = 1, else 0
+    assert model.attractiveness(params, state)[0] < before  # fatigue lowers attractiveness
+    np.testing.assert_allclose(state.fatigue[[0, 1, 2]], [1.0, 1.0, 0.0])
