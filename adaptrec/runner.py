@@ -22,7 +22,8 @@ from adaptrec.agents import Agent, StepBatch, make_agent
 from adaptrec.agents.base import propensities_of
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import RunConfig
-from adaptrec.envs.users import StepOutcome, UserPopulation
+from adaptrec.envs.population import Population, StepOutcome
+from adaptrec.envs.users import UserPopulation
 from adaptrec.logs import StepWriter, read_metadata, step_table, steps_path
 
 ProgressCallback = Callable[[str, int], None]
@@ -48,7 +49,7 @@ def torch_threads(threads: int) -> Iterator[None]:
         numba.set_num_threads(previous_numba)
 
 
-def interact(agent: Agent, population: UserPopulation) -> tuple[np.ndarray, StepOutcome]:
+def interact(agent: Agent, population: Population) -> tuple[np.ndarray, StepOutcome]:
     """One step of every user: observe, act, respond, learn.
 
     Returns the ``(B, k)`` int64 slates shown and the users' :class:`StepOutcome`.
@@ -71,7 +72,7 @@ def interact(agent: Agent, population: UserPopulation) -> tuple[np.ndarray, Step
 
 
 def log_columns(
-    population: UserPopulation,
+    population: Population,
     step: np.ndarray,
     session: np.ndarray,
     slates: np.ndarray,
@@ -113,12 +114,12 @@ def shards(config: RunConfig) -> list[np.ndarray]:
     return [users[start : start + size] for start in range(0, config.n_users, size)]
 
 
-def make_population(config: RunConfig, catalog: Catalog) -> UserPopulation:
+def make_population(config: RunConfig, catalog: Catalog) -> Population:
     """The users of ``config``'s world (call ``reset`` before stepping)."""
     if config.data == "news-switch":
         from adaptrec.envs.news_switch import NewsSwitchPopulation
 
-        return NewsSwitchPopulation(catalog, config.users, config.env)  # type: ignore[return-value]
+        return NewsSwitchPopulation(catalog, config.users, config.env)
     return UserPopulation(catalog, config.users, config.env)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adaptrec.core.config import CatalogConfig
 from adaptrec.envs import model
 from adaptrec.envs.users import UserPopulation
 from adaptrec.testing.strategies import populations, slates
@@ -96,3 +97,30 @@ def test_the_model_is_not_vacuous():
     assert ends == (not response.clicked.any())  # leave_if_no_click = 1, else 0
     assert model.attractiveness(params, state)[0] < before  # fatigue lowers attractiveness
     np.testing.assert_allclose(state.fatigue[[0, 1, 2]], [1.0, 1.0, 0.0])
+
+
+def test_both_worlds_are_populations_with_the_newest_slate_first():
+    from adaptrec.core.catalog import make_catalog
+    from adaptrec.core.config import EnvConfig, UserConfig
+    from adaptrec.envs.news_switch import NewsSwitchPopulation, news_catalog
+    from adaptrec.envs.population import Population
+
+    env = EnvConfig(slate_size=1, history_length=3, max_steps=50)
+    news = NewsSwitchPopulation(news_catalog(), UserConfig(drift="none"), env)
+    synthetic = UserPopulation(make_catalog(CatalogConfig(n_items=30), 0), UserConfig(), env)
+    for population in (news, synthetic):
+        population.reset(np.arange(2), 0)
+        assert isinstance(population, Population)  # its state attributes exist after reset
+        shown = []
+        for step in range(4):
+            slate = np.full((2, 1), step % population.n_items)
+            if population is news:
+                # news-switch keeps one history per (person, time) context: pin the context
+                population.context_[:] = 0
+            population.step(slate)
+            shown.append(step % population.n_items)
+        if population is news:
+            population.context_[:] = 0
+        items = population.observations()["items"]
+        assert items.shape == (2, 3, 1)
+        np.testing.assert_array_equal(items[0, :, 0], shown[::-1][:3])  # newest first

@@ -11,7 +11,7 @@ from adaptrec.agents.llm_cosine import LLMCosineAgent
 from adaptrec.core.config import AGENT_NAMES, RunConfig
 from adaptrec.core.rng import Component, generator
 from adaptrec.core.validation import check_choice
-from adaptrec.envs.users import UserPopulation
+from adaptrec.envs.population import Population
 
 __all__ = [
     "Agent",
@@ -40,9 +40,9 @@ def ablation_vectors(name: str, texts, dim: int, config: RunConfig) -> np.ndarra
 
 
 def make_agent(
-    name: str, config: RunConfig, item_vectors: np.ndarray, population: UserPopulation
+    name: str, config: RunConfig, item_vectors: np.ndarray, population: Population
 ) -> Agent:
-    """Build agent ``name`` for a run. ``population`` is the run's UserPopulation (the oracle
+    """Build agent ``name`` for a run. ``population`` is the run's Population (the oracle
     reads its hidden state; no other agent sees it)."""
     check_choice("agent", name, AGENT_NAMES)
     index = AGENT_NAMES.index(name)  # a stable stream per agent, whatever else runs beside it

@@ -15,7 +15,7 @@ from adaptrec.agents.base import (
 )
 from adaptrec.core.ranking import top_k
 from adaptrec.core.validation import check_float, check_int
-from adaptrec.envs.users import UserPopulation
+from adaptrec.envs.population import Population
 
 _LANE_RANDOM, _LANE_EXPLORE = 10, 11
 
@@ -98,12 +98,12 @@ class OracleAgent:
     """Reads the users' hidden state and shows each the slate of highest expected clicks.
 
     An upper bound for regret, not a recommender: it needs the simulator's
-    :class:`~adaptrec.envs.UserPopulation` (the same object the runner steps).
+    :class:`~adaptrec.envs.population.Population` (the same object the runner steps).
     """
 
     name = "oracle"
 
-    def __init__(self, population: UserPopulation) -> None:
+    def __init__(self, population: Population) -> None:
         self.population = population
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:

@@ -13,13 +13,15 @@ _WHERE = {
     "SlateRecEnv": "adaptrec.envs.slate_env",
     "SlateSpace": "adaptrec.envs.slate_env",
     "SlateRecVectorEnv": "adaptrec.envs.vector_env",
-    "StepOutcome": "adaptrec.envs.users",
+    "StepOutcome": "adaptrec.envs.population",
+    "Population": "adaptrec.envs.population",
     "UserPopulation": "adaptrec.envs.users",
 }
 
 if TYPE_CHECKING:
+    from adaptrec.envs.population import Population, StepOutcome
     from adaptrec.envs.slate_env import SlateRecEnv, SlateSpace
-    from adaptrec.envs.users import StepOutcome, UserPopulation
+    from adaptrec.envs.users import UserPopulation
     from adaptrec.envs.vector_env import SlateRecVectorEnv
 
 
@@ -29,4 +31,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'adaptrec.envs' has no attribute {name!r}")
 
 
-__all__ = ["SlateRecEnv", "SlateRecVectorEnv", "SlateSpace", "StepOutcome", "UserPopulation"]
+__all__ = [
+    "Population",
+    "SlateRecEnv",
+    "SlateRecVectorEnv",
+    "SlateSpace",
+    "StepOutcome",
+    "UserPopulation",
+]

@@ -26,6 +26,7 @@ counter-based uniforms are bit-identical to :func:`adaptrec.core.rng.uniforms`.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -201,14 +202,54 @@ def first_invalid_slate(slates, n_items):
     return -1
 
 
+class StepParams(NamedTuple):
+    """The user model's parameters of a step (see :mod:`adaptrec.envs.model`), named."""
+
+    examination: np.ndarray  # (k,) float64
+    fatigue_weight: float
+    log_decay: float  # log(fatigue_decay): the clock's fall per step
+    log_recovery: float  # log(session_break_recovery): its fall at a session end
+    leave_probability: float
+    leave_if_no_click: float
+    dwell_scale: float
+    dwell_reward: bool
+
+
+class UserArrays(NamedTuple):
+    """Every user's state, struct of arrays over the ``B`` users (rows); updated in place."""
+
+    items: np.ndarray  # (B, N, 4) float64: utility, fatigue level, its clock, top-list rank
+    top: np.ndarray  # (B, M, 3) float64: copy of the top list's (utility, level, clock)
+    clock: np.ndarray  # (B,) float64 log-clock
+    keys: np.ndarray  # (B,) uint64 counter-based random keys
+    step: np.ndarray  # (B,) int64 steps taken
+    order: np.ndarray  # (B, M) int64 items by decreasing base utility
+    session: np.ndarray  # (B,) int64
+    session_step: np.ndarray  # (B,) int64
+    history_items: np.ndarray  # (H, B, k) int64 ring buffer (see history_in_order)
+    history_clicks: np.ndarray  # (H, B, k) int8
+    history_skips: np.ndarray  # (H, B, k) int8
+    history_dwell: np.ndarray  # (H, B, k) float32
+
+
+class StepOutputs(NamedTuple):
+    """What a step of ``n`` users produced; filled by :func:`step_rows`."""
+
+    clicked: np.ndarray  # (n, k) bool
+    skipped: np.ndarray  # (n, k) bool
+    dwell: np.ndarray  # (n, k) float32 seconds
+    click_probability: np.ndarray  # (n, k) float64
+    expected: np.ndarray  # (n,) float64 expected clicks of the shown slate
+    oracle: np.ndarray  # (n,) float64 expected clicks of the oracle's slate
+    reward: np.ndarray  # (n,) float64
+    session_end: np.ndarray  # (n,) bool
+
+
 @nb.njit(cache=True, parallel=True)
-def step_rows(
-    rows, slates, state, top, clock, keys, step, order, examination, weight,
-    log_decay, log_recovery, leave_probability, leave_if_no_click, dwell_scale, dwell_reward,
-    session, session_step, history_items, history_clicks, history_skips, history_dwell,
-    clicked, skipped, dwell, click_probability, expected, oracle, reward, session_end,
-):  # fmt: skip
-    """One step of the users in ``rows`` shown ``slates`` (``(n, k)``); fills the outputs.
+def step_rows(rows, slates, users, params, out):
+    """One step of the users in ``rows`` (``(n,)`` int64 rows of ``users``, a
+    :class:`UserArrays`) shown ``slates`` (``(n, k)``), under ``params`` (a
+    :class:`StepParams`); fills ``out`` (a :class:`StepOutputs`) and updates ``users``.
 
     Users are independent, so chunks of them run on all cores, each chunk with its own scratch
     space; results do not depend on the chunking. Drift is applied by the caller afterwards.
@@ -220,29 +261,19 @@ def step_rows(
         best_item = np.empty(k, dtype=np.int64)
         gathered = np.empty((4, k))
         for j in range(chunk * n // chunks, (chunk + 1) * n // chunks):
-            _step_user(
-                j, rows[j], slates, state, top, clock, keys, step, order,
-                examination, weight, log_decay, log_recovery, leave_probability,
-                leave_if_no_click, dwell_scale, dwell_reward, session, session_step,
-                history_items, history_clicks, history_skips, history_dwell, clicked, skipped,
-                dwell, click_probability, expected, oracle, reward, session_end, best_score,
-                best_item, gathered,
-            )  # fmt: skip
+            _step_user(j, rows[j], slates, users, params, out, best_score, best_item, gathered)
 
 
 @nb.njit(cache=True)
-def _step_user(
-    j, b, slates, state, top, clock, keys, step, order, examination, weight,
-    log_decay, log_recovery, leave_probability, leave_if_no_click, dwell_scale, dwell_reward,
-    session, session_step, history_items, history_clicks, history_skips, history_dwell,
-    clicked, skipped, dwell, click_probability, expected, oracle, reward, session_end,
-    best_score, best_item, gathered,
-):  # fmt: skip
+def _step_user(j, b, slates, users, params, out, best_score, best_item, gathered):
     """Row ``j`` (user row ``b``): respond to its slate, then transition its state.
     ``gathered`` is ``(4, k)`` scratch space."""
+    state, top, clock, order = users.items, users.top, users.clock, users.order
+    examination, weight = params.examination, params.fatigue_weight
+    clicked, skipped, dwell = out.clicked, out.skipped, out.dwell
     k = slates.shape[1]
-    depth = history_items.shape[0]
-    key, t, c = keys[b], step[b], clock[b]
+    depth = users.history_items.shape[0]
+    key, t, c = users.keys[b], users.step[b], clock[b]
 
     # respond: this slate. First gather the shown items' state in a tight loop of independent
     # loads, so their cache misses overlap; then compute.
@@ -255,7 +286,7 @@ def _step_user(
         fatigue = _fatigue(gathered[LEVEL, s], gathered[CLOCK, s], c)
         attractive = _sigmoid(gathered[UTILITY, s] - weight * fatigue)
         probability = examination[s] * attractive
-        click_probability[j, s] = probability
+        out.click_probability[j, s] = probability
         total += probability
         # Both draws every time (counter-based, so the same numbers), combined without
         # branches: a branch on a coin flip is mispredicted half the time.
@@ -267,22 +298,22 @@ def _step_user(
         seconds = np.float32(0.0)
         if hit:
             exponential = -math.log1p(-uniform(key, t, LANE_DWELL, s))
-            seconds = np.float32(dwell_scale * (0.5 + attractive) * exponential)
+            seconds = np.float32(params.dwell_scale * (0.5 + attractive) * exponential)
             n_clicks += 1
         dwell[j, s] = seconds
         dwell_sum += np.float64(seconds)
-    expected[j] = total
-    reward[j] = dwell_sum if dwell_reward else np.float64(n_clicks)
+    out.expected[j] = total
+    out.reward[j] = dwell_sum if params.dwell_reward else np.float64(n_clicks)
 
     # respond: the best possible slate
     _oracle_user(b, state, top, c, order, weight, best_score, best_item)
     best = 0.0
     for s in range(k):
         best += examination[s] * _sigmoid(best_score[s])
-    oracle[j] = best
+    out.oracle[j] = best
 
     # transition: fatigue decays, the shown items add one each
-    c += log_decay
+    c += params.log_decay
     for s in range(k):
         item = slates[j, s]
         new_level = _fatigue(gathered[LEVEL, s], gathered[CLOCK, s], c) + 1.0
@@ -292,21 +323,21 @@ def _step_user(
         if rank >= 0.0:  # keep the top list's copy in step
             top[b, int(rank), LEVEL] = new_level
             top[b, int(rank), CLOCK] = c
-    leave = leave_probability + (leave_if_no_click if n_clicks == 0 else 0.0)
+    leave = params.leave_probability + (params.leave_if_no_click if n_clicks == 0 else 0.0)
     ends = uniform(key, t, LANE_LEAVE, 0) < leave
-    session_end[j] = ends
+    out.session_end[j] = ends
     if ends:
-        c += log_recovery  # time away: fatigue mostly recovers
-        session[b] += 1
-        session_step[b] = 0
+        c += params.log_recovery  # time away: fatigue mostly recovers
+        users.session[b] += 1
+        users.session_step[b] = 0
     else:
-        session_step[b] += 1
+        users.session_step[b] += 1
     clock[b] = c
     # The histories are ring buffers (see history_in_order): step t fills slot t % depth.
     slot = t % depth
     for s in range(k):
-        history_items[slot, b, s] = slates[j, s]
-        history_clicks[slot, b, s] = clicked[j, s]
-        history_skips[slot, b, s] = skipped[j, s]
-        history_dwell[slot, b, s] = dwell[j, s]
-    step[b] = t + 1
+        users.history_items[slot, b, s] = slates[j, s]
+        users.history_clicks[slot, b, s] = clicked[j, s]
+        users.history_skips[slot, b, s] = skipped[j, s]
+        users.history_dwell[slot, b, s] = dwell[j, s]
+    users.step[b] = t + 1

@@ -32,7 +32,7 @@ from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import EnvConfig, UserConfig
 from adaptrec.core.rng import Component, uniforms, user_keys
 from adaptrec.core.validation import check_array
-from adaptrec.envs.users import StepOutcome
+from adaptrec.envs.population import StepOutcome
 
 PEOPLE = ("Tom", "Anna")
 TIMES = ("morning", "afternoon")
@@ -66,7 +66,9 @@ def news_catalog() -> Catalog:
 
 
 class NewsSwitchPopulation:
-    """B independent replicates of the news-switch world, stepping together."""
+    """B independent replicates of the news-switch world, stepping together: a
+    :class:`~adaptrec.envs.population.Population`. Each replicate keeps one history per
+    (person, time of day) context and shows the agent the current context's."""
 
     def __init__(self, catalog: Catalog, users: UserConfig, env: EnvConfig) -> None:
         if catalog.n_items != len(TOPICS):
@@ -140,8 +142,9 @@ class NewsSwitchPopulation:
             (self.history_items_, slates[:, 0]),
             (self.history_clicks_, clicked),
         ):
-            history[rows, ctx, :-1] = history[rows, ctx, 1:].copy()
-            history[rows, ctx, -1, 0] = value
+            # Most recent first, as the Population protocol promises.
+            history[rows, ctx, 1:] = history[rows, ctx, :-1].copy()
+            history[rows, ctx, 0, 0] = value
         drift = self.step_ == self.switch_step
         self.step_ += 1
         self._draw_context()

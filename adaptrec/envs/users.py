@@ -30,8 +30,6 @@ alone or in a batch of thousands.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from adaptrec.core.catalog import Catalog
@@ -40,38 +38,12 @@ from adaptrec.core.ranking import top_k
 from adaptrec.core.rng import Component, generator, user_keys
 from adaptrec.core.validation import check_array
 from adaptrec.envs import kernel
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """What one step of B users produced.
-
-    Attributes:
-        clicked, skipped: ``(B, k)`` bool; skipped = examined and not clicked.
-        dwell: ``(B, k)`` float32 seconds, 0 where not clicked.
-        reward: ``(B,)`` float64 - clicks or dwell seconds, as configured.
-        expected_clicks: ``(B,)`` float64 expected clicks of the shown slate.
-        oracle_expected_clicks: ``(B,)`` float64 expected clicks of the best slate.
-        click_probability: ``(B, k)`` float64 probability of a click in each shown slot.
-        drift: ``(B,)`` bool - the user's preference changed at this step.
-        session_end: ``(B,)`` bool - the user ended the session after this step.
-        truncated: ``(B,)`` bool - the user reached ``max_steps``.
-    """
-
-    clicked: np.ndarray
-    skipped: np.ndarray
-    dwell: np.ndarray
-    reward: np.ndarray
-    expected_clicks: np.ndarray
-    oracle_expected_clicks: np.ndarray
-    click_probability: np.ndarray
-    drift: np.ndarray
-    session_end: np.ndarray
-    truncated: np.ndarray
+from adaptrec.envs.population import StepOutcome
 
 
 class UserPopulation:
-    """B simulated users stepping together (struct of arrays).
+    """B simulated users stepping together (struct of arrays): the
+    :class:`~adaptrec.envs.population.Population` of synthetic and calibrated users.
 
     Args:
         catalog: the items (hidden topics and quality are read here, never by agents).
@@ -104,8 +76,16 @@ class UserPopulation:
         # Length of each user's list of items by decreasing base utility, which the oracle walks
         # before it would fall back to a full scan (only when many top items are fatigued).
         self.order_length = min(self.n_items, 4 * env.slate_size + 64)
-        self._log_decay = float(np.log(users.fatigue_decay))
-        self._log_recovery = float(np.log(users.session_break_recovery))
+        self._params = kernel.StepParams(
+            examination=self.examination,
+            fatigue_weight=float(users.fatigue_weight),
+            log_decay=float(np.log(users.fatigue_decay)),
+            log_recovery=float(np.log(users.session_break_recovery)),
+            leave_probability=float(users.leave_probability),
+            leave_if_no_click=float(users.leave_if_no_click),
+            dwell_scale=float(users.dwell_scale),
+            dwell_reward=env.reward == "dwell",
+        )
 
     # ---- sample -------------------------------------------------------------------------
     def reset(self, user_ids: np.ndarray, root_seed: int) -> None:
@@ -158,6 +138,21 @@ class UserPopulation:
         self._ring_dwell = np.zeros((h, b, k), dtype=np.float32)
         self.preference_ = np.empty((b, n_topics))
         self.drift_now_ = np.zeros(b, dtype=bool)
+        # The kernel's view of the same arrays (updated in place by steps and reset_rows).
+        self._arrays = kernel.UserArrays(
+            items=self._item_state,
+            top=self._top_state,
+            clock=self.clock_,
+            keys=self.keys_,
+            step=self.step_,
+            order=self.order_,
+            session=self.session_,
+            session_step=self.session_step_,
+            history_items=self._ring_items,
+            history_clicks=self._ring_clicks,
+            history_skips=self._ring_skips,
+            history_dwell=self._ring_dwell,
+        )
         self.reset_rows(np.arange(b), user_ids)
 
     def reset_rows(self, rows: np.ndarray, user_ids: np.ndarray) -> None:
@@ -303,56 +298,31 @@ class UserPopulation:
         O(k) (see :mod:`adaptrec.envs.kernel`), independent of the catalog size.
         """
         rows = self._rows(rows)
-        n, k, cfg = len(rows), self.slate_size, self.users
+        n, k = len(rows), self.slate_size
         slates = np.ascontiguousarray(self.validate_slates(slates, name, n))
-        clicked, skipped = np.empty((n, k), dtype=bool), np.empty((n, k), dtype=bool)
-        dwell, probability = np.empty((n, k), dtype=np.float32), np.empty((n, k))
-        expected, oracle, reward = np.empty(n), np.empty(n), np.empty(n)
-        session_end = np.empty(n, dtype=bool)
-        drift = self.drift_now_[rows].copy()
-        kernel.step_rows(
-            rows,
-            slates,
-            self._item_state,
-            self._top_state,
-            self.clock_,
-            self.keys_,
-            self.step_,
-            self.order_,
-            self.examination,
-            cfg.fatigue_weight,
-            self._log_decay,
-            self._log_recovery,
-            cfg.leave_probability,
-            cfg.leave_if_no_click,
-            cfg.dwell_scale,
-            self.env.reward == "dwell",
-            self.session_,
-            self.session_step_,
-            self._ring_items,
-            self._ring_clicks,
-            self._ring_skips,
-            self._ring_dwell,
-            clicked,
-            skipped,
-            dwell,
-            probability,
-            expected,
-            oracle,
-            reward,
-            session_end,
+        out = kernel.StepOutputs(
+            clicked=np.empty((n, k), dtype=bool),
+            skipped=np.empty((n, k), dtype=bool),
+            dwell=np.empty((n, k), dtype=np.float32),
+            click_probability=np.empty((n, k)),
+            expected=np.empty(n),
+            oracle=np.empty(n),
+            reward=np.empty(n),
+            session_end=np.empty(n, dtype=bool),
         )
+        drift = self.drift_now_[rows].copy()
+        kernel.step_rows(rows, slates, self._arrays, self._params, out)
         self._apply_drift(rows)
         return StepOutcome(
-            clicked=clicked,
-            skipped=skipped,
-            dwell=dwell,
-            reward=reward,
-            expected_clicks=expected,
-            oracle_expected_clicks=oracle,
-            click_probability=probability,
+            clicked=out.clicked,
+            skipped=out.skipped,
+            dwell=out.dwell,
+            reward=out.reward,
+            expected_clicks=out.expected,
+            oracle_expected_clicks=out.oracle,
+            click_probability=out.click_probability,
             drift=drift,
-            session_end=session_end,
+            session_end=out.session_end,
             truncated=self.step_[rows] >= self.env.max_steps,
         )
 
