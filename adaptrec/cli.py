@@ -220,7 +220,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     # Imported after every cheap check: the runner loads torch (seconds), so a mistyped
     # option answers at once.
-    from adaptrec.runner import default_out_dir, run_experiment
+    from adaptrec.run_folder import default_out_dir
+    from adaptrec.runner import run_experiment
 
     shard_runner = None
     if args.workers > 1 or args.address:

@@ -2,7 +2,7 @@
 module that imports ray).
 
 A run's users are split into fixed shards (``RunConfig.shard_size``), each simulated under its
-own agent by :func:`adaptrec.runner.simulate_shard`, a pure function of (config, shard). Ray
+own agent by :func:`adaptrec.rollout.simulate_shard`, a pure function of (config, shard). Ray
 tasks run the shards wherever there are CPUs and the driver writes them in shard order, so the
 Parquet rows and every metric are identical for 1, 2 or N workers. The catalog and the item
 vectors go to the object store once (``ray.put``), not once per task. A task whose worker dies
@@ -85,14 +85,14 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
 
 
 def _simulate_shard_task(config_json, agent_name, catalog, item_vectors, user_ids):
-    from adaptrec.runner import simulate_shard
+    from adaptrec.rollout import simulate_shard
 
     config = RunConfig.from_json(config_json)  # simulate_shard uses its torch_threads
     return simulate_shard(config, agent_name, catalog, item_vectors, user_ids)
 
 
 def ray_shard_runner(max_retries: int = 3):
-    """A :data:`adaptrec.runner.ShardRunner` that runs each shard as a Ray task (1 CPU each)."""
+    """A :data:`adaptrec.rollout.ShardRunner` that runs each shard as a Ray task (1 CPU each)."""
     import ray
 
     task = ray.remote(num_cpus=1, max_retries=max_retries)(_simulate_shard_task)

@@ -37,7 +37,7 @@ from adaptrec.core.config import CatalogConfig, EnvConfig, LLMCosineConfig, User
 from adaptrec.core.rng import Component, user_keys
 from adaptrec.envs import UserPopulation
 from adaptrec.logs import StepWriter
-from adaptrec.runner import interact, log_columns
+from adaptrec.rollout import interact, log_columns
 
 
 def median_seconds(run: Callable[[], None], repeats: int) -> float:

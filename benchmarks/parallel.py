@@ -23,7 +23,7 @@ from adaptrec.core.catalog import make_catalog
 from adaptrec.core.config import default_run_config
 from adaptrec.core.encoders import HashingEncoder
 from adaptrec.parallel import connect, ray_shard_runner
-from adaptrec.runner import shards
+from adaptrec.rollout import shards
 
 
 def noop() -> None:

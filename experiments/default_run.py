@@ -16,7 +16,8 @@ from pathlib import Path
 
 from adaptrec.analysis.text import TABLE_COLUMNS, table_rows
 from adaptrec.core.config import RunConfig
-from adaptrec.runner import default_out_dir, run_experiment
+from adaptrec.run_folder import default_out_dir
+from adaptrec.runner import run_experiment
 
 CONFIG = Path(__file__).with_name("default_run.json")
 

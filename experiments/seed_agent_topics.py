@@ -19,7 +19,7 @@ from adaptrec.core.catalog import make_catalog
 from adaptrec.core.config import default_run_config
 from adaptrec.core.encoders import make_encoder
 from adaptrec.envs import UserPopulation
-from adaptrec.runner import torch_threads
+from adaptrec.rollout import torch_threads
 
 
 def topic_ranks(population: UserPopulation, main_topic: np.ndarray, slates: np.ndarray):

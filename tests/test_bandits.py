@@ -22,7 +22,8 @@ from adaptrec.core.config import BanditConfig, CatalogConfig
 from adaptrec.core.rng import Component, user_keys
 from adaptrec.envs.news_switch import NewsSwitchPopulation, news_catalog
 from adaptrec.envs.scenarios import NEWS_CEILING, SCENARIOS, scenario_config
-from adaptrec.runner import make_population, simulate_shard
+from adaptrec.rollout import simulate_shard
+from adaptrec.world import make_population
 
 
 def random_feedback(rng, n_users, n_items, k, steps):

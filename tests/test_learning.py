@@ -5,7 +5,7 @@ from scipy import stats
 
 from adaptrec.core.config import default_run_config
 from adaptrec.logs import read_agent_arrays
-from adaptrec.runner import run_agent
+from adaptrec.rollout import run_agent
 
 USERS, STEPS, DRIFT = 200, 120, 60
 

@@ -8,7 +8,9 @@ from adaptrec.core.catalog import make_catalog
 from adaptrec.core.config import RunConfig, default_run_config
 from adaptrec.core.encoders import HashingEncoder
 from adaptrec.logs import STEP_SCHEMA, StepWriter, read_agent_arrays, read_metadata
-from adaptrec.runner import RunDirectoryError, prepare_run_dir, run_agent, run_experiment
+from adaptrec.rollout import run_agent
+from adaptrec.run_folder import RunDirectoryError, prepare_run_dir
+from adaptrec.runner import run_experiment
 
 
 def small_config(**overrides) -> RunConfig:

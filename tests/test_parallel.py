@@ -13,7 +13,7 @@ from ray_processes import pids_titled
 from adaptrec.core.catalog import make_catalog
 from adaptrec.core.config import default_run_config
 from adaptrec.core.encoders import HashingEncoder
-from adaptrec.runner import run_agent, shards
+from adaptrec.rollout import run_agent, shards
 
 ray = pytest.importorskip("ray")  # a declared dependency: this never skips where it installs
 

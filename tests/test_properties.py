@@ -261,7 +261,7 @@ def test_identical_seeds_give_identical_parquet_logs(seed, agent):
     from adaptrec.core.catalog import make_catalog
     from adaptrec.core.config import RunConfig, default_run_config
     from adaptrec.core.encoders import HashingEncoder
-    from adaptrec.runner import run_agent
+    from adaptrec.rollout import run_agent
 
     config = default_run_config(6, 10, seed=seed, window=5, encoder="hashing")
     config = RunConfig.from_dict({**config.to_dict(), "catalog": {"n_items": 40}})

@@ -17,7 +17,7 @@ from adaptrec.agents.llm_cosine.predictor import BehaviorPredictor
 from adaptrec.agents.llm_cosine.rerank import fused_scores, rerank_top_k
 from adaptrec.agents.llm_cosine.retrieval import top_k_ids
 from adaptrec.core.ranking import top_k_items
-from adaptrec.runner import torch_threads
+from adaptrec.rollout import torch_threads
 
 
 def reference_top_ids(scores, c, clip):

@@ -1,0 +1,184 @@
+"""The rollout loop: a population of users, one agent, every step logged.
+
+All users of a shard step together through a :class:`~adaptrec.envs.population.Population`;
+each user's randomness comes from its own seed stream, and every agent meets the same users
+(common random numbers), so agents are compared on identical people.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numba
+import numpy as np
+import pyarrow as pa
+import torch
+
+from adaptrec.agents import Agent, StepBatch, make_agent
+from adaptrec.agents.base import propensities_of
+from adaptrec.core.catalog import Catalog
+from adaptrec.core.config import RunConfig
+from adaptrec.envs.population import Population, StepOutcome
+from adaptrec.logs import StepWriter, step_table
+from adaptrec.world import make_population
+
+ProgressCallback = Callable[[str, int], None]
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run a block with ``threads`` torch (and at most that many numba) threads, then
+    restore the process's settings.
+
+    Torch's float sums depend on the thread count, so a simulation runs under its config's
+    count wherever it runs (this process, a Ray worker, another machine). numba's kernels
+    give the same numbers on any number of threads; capping them keeps Ray workers that
+    share a machine from oversubscribing its cores.
+    """
+    previous, previous_numba = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(threads)
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+        numba.set_num_threads(previous_numba)
+
+
+def interact(agent: Agent, population: Population) -> tuple[np.ndarray, StepOutcome]:
+    """One step of every user: observe, act, respond, learn.
+
+    Returns the ``(B, k)`` int64 slates shown and the users' :class:`StepOutcome`.
+    """
+    observation = population.observations()
+    slates = agent.act(observation)
+    outcome = population.step(slates)
+    agent.update(
+        StepBatch(
+            user_ids=observation["user_id"],
+            step=observation["step"],
+            slates=slates,
+            clicked=outcome.clicked,
+            skipped=outcome.skipped,
+            dwell=outcome.dwell,
+            reward=outcome.reward,
+        )
+    )
+    return slates, outcome
+
+
+def log_columns(
+    population: Population,
+    step: np.ndarray,
+    session: np.ndarray,
+    slates: np.ndarray,
+    outcome: StepOutcome,
+    propensity: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The rows of one step in :data:`adaptrec.logs.STEP_SCHEMA` order, one per (user, slot).
+
+    ``step`` and ``session`` are the ``(B,)`` values *before* the step; ``propensity`` is
+    ``(B, k)`` (NaN = none; default all NaN).
+    """
+    if propensity is None:
+        propensity = np.full(slates.shape, np.nan)
+    n_users, k = slates.shape
+    return {
+        "user": np.repeat(population.user_ids_.astype(np.int32), k),
+        "step": np.repeat(step.astype(np.int32), k),
+        "slot": np.tile(np.arange(k, dtype=np.int8), n_users),
+        "item": slates.reshape(-1).astype(np.int32),
+        "clicked": outcome.clicked.reshape(-1),
+        "skipped": outcome.skipped.reshape(-1),
+        "dwell": outcome.dwell.reshape(-1),
+        "click_probability": outcome.click_probability.reshape(-1),
+        "expected_clicks": np.repeat(outcome.expected_clicks, k),
+        "oracle_expected_clicks": np.repeat(outcome.oracle_expected_clicks, k),
+        "reward": np.repeat(outcome.reward, k),
+        "drift": np.repeat(outcome.drift, k),
+        "drift_step": np.repeat(population.drift_step_.astype(np.int32), k),
+        "session": np.repeat(session.astype(np.int32), k),
+        "session_end": np.repeat(outcome.session_end, k),
+        "propensity": propensity.reshape(-1),
+    }
+
+
+def shards(config: RunConfig) -> list[np.ndarray]:
+    """The run's users split into shards of ``config.shard_size`` (one shard if 0), in order."""
+    users = np.arange(config.n_users)
+    size = config.shard_size or config.n_users
+    return [users[start : start + size] for start in range(0, config.n_users, size)]
+
+
+def simulate_shard(
+    config: RunConfig,
+    agent_name: str,
+    catalog: Catalog,
+    item_vectors: np.ndarray,
+    user_ids: np.ndarray,
+    progress: Callable[[int], None] | None = None,
+) -> pa.Table:
+    """Simulate one shard of users for ``config.n_steps`` steps under a fresh agent.
+
+    Returns the shard's step rows (:data:`adaptrec.logs.STEP_SCHEMA` without metadata), step by
+    step. A pure function of its arguments: any worker gives the same table.
+    """
+    population = make_population(config, catalog)
+    population.reset(user_ids, config.seed)
+    batches = []
+    with torch_threads(config.torch_threads):
+        agent = make_agent(agent_name, config, item_vectors, population)
+        for done in range(1, config.n_steps + 1):
+            step, session = population.step_.copy(), population.session_.copy()
+            slates, outcome = interact(agent, population)
+            propensity = propensities_of(agent, slates)
+            batches.append(log_columns(population, step, session, slates, outcome, propensity))
+            if progress is not None:
+                progress(done)
+    return step_table(agent_name, batches)
+
+
+ShardRunner = Callable[[RunConfig, str, Catalog, np.ndarray, list[np.ndarray]], Iterator[pa.Table]]
+"""Runs :func:`simulate_shard` for each shard and yields the tables in shard order."""
+
+
+def run_agent(
+    config: RunConfig,
+    agent_name: str,
+    catalog: Catalog,
+    item_vectors: np.ndarray,
+    out_dir: str | os.PathLike[str],
+    progress: ProgressCallback | None = None,
+    shard_runner: ShardRunner | None = None,
+) -> Path:
+    """Simulate ``config.n_users`` users for ``config.n_steps`` steps under one agent.
+
+    Users run in shards (``config.shard_size``), each with its own agent; ``shard_runner`` runs
+    them (default: one after the other in this process; :mod:`adaptrec.parallel` runs them on
+    Ray). Writes ``out_dir/steps/<agent>.parquet`` atomically, shard after shard, and returns
+    its path. ``progress`` is called with (agent name, steps done over all shards).
+    """
+    parts = shards(config)
+    total = [0]
+
+    def advance(_: int) -> None:
+        total[0] += 1
+        if progress is not None and total[0] % len(parts) == 0:
+            progress(agent_name, total[0] // len(parts))
+
+    if shard_runner is None:
+        tables: Iterator[pa.Table] = (
+            simulate_shard(config, agent_name, catalog, item_vectors, users, advance)
+            for users in parts
+        )
+    else:
+        tables = shard_runner(config, agent_name, catalog, item_vectors, parts)
+    with StepWriter(out_dir, agent_name, config.to_json(), provenance=catalog.provenance) as writer:
+        for table in tables:
+            writer.add_table(table)
+    if progress is not None:
+        progress(agent_name, config.n_steps)
+    return writer.path

@@ -1,0 +1,42 @@
+"""The world a run simulates: its catalog (synthetic, MovieLens-calibrated or news-switch) and
+its population of users, from the run config."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from adaptrec.core.catalog import Catalog
+from adaptrec.core.config import RunConfig
+from adaptrec.envs.population import Population
+from adaptrec.envs.users import UserPopulation
+
+
+def make_population(config: RunConfig, catalog: Catalog) -> Population:
+    """The users of ``config``'s world (call ``reset`` before stepping)."""
+    if config.data == "news-switch":
+        from adaptrec.envs.news_switch import NewsSwitchPopulation
+
+        return NewsSwitchPopulation(catalog, config.users, config.env)
+    return UserPopulation(catalog, config.users, config.env)
+
+
+def build_catalog(
+    config: RunConfig,
+    cache_dir: str | os.PathLike[str] | None = None,
+    on_event: Callable[[str], None] | None = None,
+) -> Catalog:
+    """The run's catalog: synthetic from ``config.catalog``, or real movies with users
+    calibrated from MovieLens (``config.data = 'movielens:PATH'``; cached in ``cache_dir``)."""
+    if config.data == "synthetic":
+        from adaptrec.core.catalog import make_catalog
+
+        return make_catalog(config.catalog, config.seed)
+    if config.data == "news-switch":
+        from adaptrec.envs.news_switch import news_catalog
+
+        return news_catalog()
+    from adaptrec.data.calibration import calibrated_catalog
+
+    path = config.data.split(":", 1)[1]
+    return calibrated_catalog(path, config.calibration, cache_dir, on_event)
