@@ -74,8 +74,8 @@ def _parser() -> argparse.ArgumentParser:
         help="start from a named scenario: cold-start, abrupt-drift (the default), "
         "gradual-drift, fatigue-heavy or news-switch",
     )
-    run.add_argument("--users", type=int, help="simulated users (default 400)")
-    run.add_argument("--steps", type=int, help="steps per user (default 300)")
+    run.add_argument("--users", type=int, help=f"simulated users (default {RunConfig.n_users})")
+    run.add_argument("--steps", type=int, help=f"steps per user (default {RunConfig.n_steps})")
     run.add_argument("--agents", help=f"comma-separated, from {','.join(AGENT_NAMES)}")
     run.add_argument(
         "--data",
@@ -173,9 +173,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
 
         config = scenario_config(args.scenario, users, steps)
     else:
-        config = default_run_config(
-            users if isinstance(users, int) else 400, steps if isinstance(steps, int) else 300
-        )
+        sized = {"n_users": users, "n_steps": steps}
+        config = default_run_config(**{k: v for k, v in sized.items() if isinstance(v, int)})
     tree = config.to_dict()
     for dotted, value in assignments:
         set_path(tree, dotted, value)

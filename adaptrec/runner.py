@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 
 from adaptrec.core.config import RunConfig
+from adaptrec.core.validation import check_slate_fits
 from adaptrec.rollout import ProgressCallback, ShardRunner, run_agent, torch_threads
 from adaptrec.run_folder import default_out_dir, prepare_run_dir
 from adaptrec.world import build_catalog
@@ -52,11 +53,7 @@ def run_experiment(
     if not todo:
         return build_report(out_dir)
     catalog = build_catalog(config, cache_dir, say)
-    if config.env.slate_size > catalog.n_items:
-        raise ValueError(
-            f"env.slate_size must be <= the catalog's {catalog.n_items} items, "
-            f"got {config.env.slate_size}"
-        )
+    check_slate_fits(config.env.slate_size, catalog.n_items)
     encoder = make_encoder(config.encoder, cache_dir)
     say(f"encoding {catalog.n_items} item texts with {config.encoder}")
     with torch_threads(config.torch_threads):  # the vectors, too, are the config's

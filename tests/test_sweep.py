@@ -1,5 +1,6 @@
 """Sweeps on Ray Tune: validation first, ranked results, resume, and a killed worker."""
 
+import dataclasses
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from ray_processes import pids_titled
 
-from adaptrec.sweep import finished, load_sweep, run_sweep, trial_dir
+from adaptrec.sweep import finished, load_sweep, run_sweep, summarise, trial_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 ADAPTREC = Path(sys.executable).with_name("adaptrec")
@@ -127,6 +128,12 @@ def test_sweep_ranks_points_resumes_and_never_reruns_a_finished_trial(ray_sessio
         if trial is not victim:
             assert path.stat().st_mtime_ns == stamps[trial.id]
     assert all(finished(t, out) for t in sweep.trials)
+
+    # The same trials ranked by how fast (issue 12's always-defined figure), fastest first:
+    # catches a metric that the analysis layer computes but the sweep cannot rank by.
+    by_speed = summarise(dataclasses.replace(sweep, metric="time_to_plateau", mode="min"), out)
+    times = [row["time_to_plateau"]["estimate"] for row in by_speed["points"]]
+    assert None not in times and times == sorted(times)
 
 
 def test_a_trial_whose_worker_is_killed_is_retried_and_runs_exactly_once(ray_session, tmp_path):

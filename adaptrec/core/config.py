@@ -415,9 +415,16 @@ class RunConfig(_Config):
             raise ValueError(f"window must be <= n_steps={self.n_steps}, got {self.window}")
 
 
-def default_run_config(n_users: int = 400, n_steps: int = 300, **overrides: Any) -> RunConfig:
+def halfway(n_steps: int) -> int:
+    """The default drift step of a run of ``n_steps`` steps."""
+    return max(1, n_steps // 2)
+
+
+def default_run_config(
+    n_users: int = RunConfig.n_users, n_steps: int = RunConfig.n_steps, **overrides: Any
+) -> RunConfig:
     """The embedded default of ``adaptrec run``: drift halfway, episode as long as the run."""
-    users = overrides.pop("users", UserConfig(drift_step=max(1, n_steps // 2)))
+    users = overrides.pop("users", UserConfig(drift_step=halfway(n_steps)))
     env = overrides.pop("env", EnvConfig(max_steps=n_steps))
     return RunConfig(n_users=n_users, n_steps=n_steps, users=users, env=env, **overrides)
 
@@ -463,7 +470,7 @@ def resolve(tree: dict[str, Any], explicit: Iterable[str] = ()) -> RunConfig:
 
     ``tree`` is a (possibly partial) :meth:`RunConfig.to_dict` tree; ``explicit`` names the
     dotted fields the user set. A drift step that was not set explicitly and does not fall
-    inside the run moves to halfway (``max(1, n_steps // 2)``), and ``env.max_steps`` (the
+    inside the run moves to :func:`halfway`, and ``env.max_steps`` (the
     episode length) grows to at least ``n_steps``.
     """
     explicit = set(explicit)

@@ -103,3 +103,11 @@ def parse_choices(name: str, text: str, allowed: Sequence[str]) -> tuple[str, ..
         if item not in allowed:
             raise ValueError(f"{name} must be from {', '.join(allowed)}; got {item!r}")
     return items
+
+
+def check_slate_fits(slate_size: int, n_items: int) -> None:
+    """A slate holds distinct items, so it cannot be larger than the catalog."""
+    if slate_size > n_items:
+        raise ValueError(
+            f"env.slate_size must be <= the catalog's {n_items} items, got {slate_size}"
+        )

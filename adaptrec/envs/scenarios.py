@@ -32,6 +32,7 @@ from adaptrec.core.config import (
     RunConfig,
     UserConfig,
     default_run_config,
+    halfway,
 )
 from adaptrec.core.validation import check_choice
 
@@ -56,7 +57,7 @@ def scenario_config(
     check_choice("scenario", name, SCENARIOS)
     if name == "news-switch":
         return _news_switch(n_users or 10, n_steps or 10_000, overrides)
-    n_users, n_steps = n_users or 400, n_steps or 300
+    n_users, n_steps = n_users or RunConfig.n_users, n_steps or RunConfig.n_steps
     config = default_run_config(n_users, n_steps)
     users = config.users
     if name == "cold-start":
@@ -80,9 +81,7 @@ def _news_switch(n_users: int, n_steps: int, overrides: dict[str, Any]) -> RunCo
             "window": window,
             # Relative to the oracle's CTR of 1: 90% of the epsilon-0.2 ceiling.
             "threshold": round(0.9 * NEWS_CEILING, 6),
-            "users": UserConfig(
-                drift="abrupt", drift_step=max(1, n_steps // 2), drift_fraction=1.0
-            ),
+            "users": UserConfig(drift="abrupt", drift_step=halfway(n_steps), drift_fraction=1.0),
             "env": EnvConfig(slate_size=1, history_length=10, max_steps=n_steps),
             # No fatigue here, so no agent skips what it showed recently.
             "llm_cosine": LLMCosineConfig(epsilon=NEWS_EPSILON, candidates=0, avoid_recent=False),

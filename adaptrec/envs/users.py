@@ -36,7 +36,7 @@ from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import EnvConfig, UserConfig
 from adaptrec.core.ranking import top_k
 from adaptrec.core.rng import Component, generator, user_keys
-from adaptrec.core.validation import check_array
+from adaptrec.core.validation import check_array, check_slate_fits
 from adaptrec.envs import kernel
 from adaptrec.envs.population import StepOutcome
 
@@ -57,11 +57,7 @@ class UserPopulation:
     """
 
     def __init__(self, catalog: Catalog, users: UserConfig, env: EnvConfig) -> None:
-        if env.slate_size > catalog.n_items:
-            raise ValueError(
-                f"env.slate_size must be <= the catalog's {catalog.n_items} items, "
-                f"got {env.slate_size}"
-            )
+        check_slate_fits(env.slate_size, catalog.n_items)
         self.catalog, self.users, self.env = catalog, users, env
         self.n_items, self.slate_size = catalog.n_items, env.slate_size
         self.examination = (1.0 + np.arange(env.slate_size)) ** -users.position_decay
