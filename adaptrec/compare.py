@@ -80,7 +80,11 @@ def scenario_runs(
         base = scenario_config(name, users, steps, **(overrides or {}))
         chosen, skipped = [], {}
         for agent in agents:
-            if agent == "vw" and base.data != "news-switch" and base.catalog.n_items > MAX_ITEMS:
+            if (
+                agent == "vw"
+                and base.source.kind != "news-switch"
+                and base.catalog.n_items > MAX_ITEMS
+            ):
                 skipped[agent] = f"catalog of {base.catalog.n_items} items > {MAX_ITEMS}"
             elif agent == "vw" and not _vw_available():
                 skipped[agent] = INSTALL_HINT
@@ -144,7 +148,7 @@ def scenario_summary(
         agent: pool_units(per_agent[agent]) for agent in sorted(per_agent, key=_display_order)
     }
     analyses = analyse_agents(pooled, config)
-    ceiling = NEWS_CEILING if config.data == "news-switch" else 1.0
+    ceiling = NEWS_CEILING if config.source.kind == "news-switch" else 1.0
     summary = {
         "config": config.to_dict(),
         "window": config.window,

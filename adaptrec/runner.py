@@ -39,11 +39,11 @@ def run_experiment(
     from adaptrec.report import build_report
 
     say = on_event or (lambda message: None)
-    if config.data.startswith("movielens:"):  # a wrong directory fails before any output
+    if config.source.kind == "movielens":  # a wrong directory fails before any output
         from adaptrec.data.movielens import DataFormatError, detect_format
 
         try:
-            detect_format(config.data.split(":", 1)[1])
+            detect_format(config.source.path)
         except DataFormatError as err:
             raise DataFormatError(f"data {config.data!r}: {err}") from err
     done = prepare_run_dir(config, out_dir, overwrite)

@@ -14,7 +14,7 @@ from adaptrec.envs.users import UserPopulation
 
 def make_population(config: RunConfig, catalog: Catalog) -> Population:
     """The users of ``config``'s world (call ``reset`` before stepping)."""
-    if config.data == "news-switch":
+    if config.source.kind == "news-switch":
         from adaptrec.envs.news_switch import NewsSwitchPopulation
 
         return NewsSwitchPopulation(catalog, config.users, config.env)
@@ -28,15 +28,15 @@ def build_catalog(
 ) -> Catalog:
     """The run's catalog: synthetic from ``config.catalog``, or real movies with users
     calibrated from MovieLens (``config.data = 'movielens:PATH'``; cached in ``cache_dir``)."""
-    if config.data == "synthetic":
+    source = config.source
+    if source.kind == "synthetic":
         from adaptrec.core.catalog import make_catalog
 
         return make_catalog(config.catalog, config.seed)
-    if config.data == "news-switch":
+    if source.kind == "news-switch":
         from adaptrec.envs.news_switch import news_catalog
 
         return news_catalog()
     from adaptrec.data.calibration import calibrated_catalog
 
-    path = config.data.split(":", 1)[1]
-    return calibrated_catalog(path, config.calibration, cache_dir, on_event)
+    return calibrated_catalog(source.path, config.calibration, cache_dir, on_event)

@@ -30,6 +30,7 @@ def cli_run(tmp_path_factory, cache_dir, default_vectors):
     return out, result
 
 
+@pytest.mark.e2e
 def test_main_job_runs_and_writes_every_report_file(cli_run):
     out, result = cli_run
     assert result.returncode == 0, result.stderr
@@ -70,6 +71,7 @@ def test_main_job_runs_and_writes_every_report_file(cli_run):
     assert "censored" not in result.stdout and "settles at" in result.stdout
 
 
+@pytest.mark.e2e
 def test_report_rebuilds_the_same_numbers_from_parquet_alone(cli_run):
     out, _ = cli_run
     before = (out / "summary.json").read_text()
@@ -83,6 +85,7 @@ def test_report_rebuilds_the_same_numbers_from_parquet_alone(cli_run):
     assert (out / "adaptation.png").is_file() and (out / "survival.png").is_file()
 
 
+@pytest.mark.e2e
 def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_dir):
     out, _ = cli_run
     stamp = (out / "steps" / "llm-cosine.parquet").stat().st_mtime_ns
@@ -109,9 +112,10 @@ def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_
             "data must be 'synthetic', 'news-switch' or 'movielens:PATH'",
         ),
         (["run", "--data", "movielens:/no/such/dir"], "'/no/such/dir' (no such directory)"),
-        (
+        pytest.param(
             ["run", "--address", "127.0.0.1:1", "--shard-size", "50"],
             "--address '127.0.0.1:1' could not be reached",
+            marks=pytest.mark.ray,
         ),
     ],
 )
@@ -124,6 +128,7 @@ def test_common_mistakes_print_one_line_and_exit_2(args, message, tmp_path):
     assert message in lines[0]
 
 
+@pytest.mark.e2e
 def test_movielens_run_reports_the_calibration_and_rebuilds_it_from_parquet(
     tmp_path, cache_dir, movielens_catalog, movielens_small
 ):
@@ -177,6 +182,7 @@ def test_show_config_round_trips_and_matches_the_experiment_file():
     assert RunConfig.from_json((ROOT / "experiments" / "default_run.json").read_text()) == shown
 
 
+@pytest.mark.e2e
 def test_experiment_script_smoke_size(tmp_path, cache_dir, default_vectors):
     result = subprocess.run(
         [
@@ -202,6 +208,7 @@ def test_experiment_script_smoke_size(tmp_path, cache_dir, default_vectors):
     assert (tmp_path / "run" / "report.md").is_file()
 
 
+@pytest.mark.e2e
 def test_ctrl_c_mid_run_loses_nothing_and_the_rerun_continues(tmp_path):
     import signal
     import time
@@ -257,6 +264,8 @@ def test_ctrl_c_mid_run_loses_nothing_and_the_rerun_continues(tmp_path):
     assert list(summary["agents"]) == ["llm-cosine", "random"]
 
 
+@pytest.mark.ray
+@pytest.mark.e2e
 def test_one_and_two_ray_workers_write_the_same_run(tmp_path):
     common = [
         "run",
@@ -281,6 +290,8 @@ def test_one_and_two_ray_workers_write_the_same_run(tmp_path):
         assert path.read_bytes() == (tmp_path / "two" / "steps" / path.name).read_bytes()
 
 
+@pytest.mark.ray
+@pytest.mark.e2e
 def test_address_auto_joins_a_running_cluster_and_writes_the_same_run(tmp_path):
     import socket
 

@@ -21,6 +21,7 @@ def comparison(tmp_path_factory, cache_dir):
     return out, args, result
 
 
+@pytest.mark.e2e
 def test_compare_runs_every_scenario_agent_and_seed(comparison):
     out, _, result = comparison
     assert result.returncode == 0, result.stderr
@@ -61,6 +62,7 @@ def test_compare_runs_every_scenario_agent_and_seed(comparison):
             assert (out / f"scenario={name}" / f"seed={seed}" / "report.md").is_file()
 
 
+@pytest.mark.e2e
 def test_compare_figures_are_recomputable_from_the_parquet_logs(comparison):
     """Recompute CTR and regret with pyarrow alone, pooling the seeds' users."""
     out, _, _ = comparison
@@ -83,6 +85,7 @@ def test_compare_figures_are_recomputable_from_the_parquet_logs(comparison):
             assert values["regret"]["estimate"] == pytest.approx(np.concatenate(regret).mean())
 
 
+@pytest.mark.e2e
 def test_rerunning_compare_rebuilds_the_report_without_simulating(comparison):
     out, args, _ = comparison
     log = out / "scenario=news-switch" / "seed=1" / "steps" / "vw.parquet"
@@ -95,6 +98,7 @@ def test_rerunning_compare_rebuilds_the_report_without_simulating(comparison):
     assert (out / "compare_summary.json").read_text() == before
 
 
+@pytest.mark.e2e
 def test_logs_keep_each_shown_items_propensity(comparison):
     out, _, _ = comparison
     steps = out / "scenario=cold-start" / "seed=0" / "steps"

@@ -15,6 +15,8 @@ from adaptrec.core.config import default_run_config
 from adaptrec.core.encoders import HashingEncoder
 from adaptrec.rollout import run_agent, shards
 
+pytestmark = pytest.mark.ray
+
 ray = pytest.importorskip("ray")  # a declared dependency: this never skips where it installs
 
 

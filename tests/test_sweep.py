@@ -95,6 +95,7 @@ def ray_session():
     ray.shutdown()
 
 
+@pytest.mark.ray
 def test_sweep_ranks_points_resumes_and_never_reruns_a_finished_trial(ray_session, tmp_path):
     sweep = load_sweep(sweep_file(tmp_path))
     out = tmp_path / "out"
@@ -136,6 +137,7 @@ def test_sweep_ranks_points_resumes_and_never_reruns_a_finished_trial(ray_sessio
     assert None not in times and times == sorted(times)
 
 
+@pytest.mark.ray
 def test_a_trial_whose_worker_is_killed_is_retried_and_runs_exactly_once(ray_session, tmp_path):
     sweep = load_sweep(sweep_file(tmp_path, users=150, steps=150))
     out = tmp_path / "out"
@@ -164,6 +166,8 @@ def test_a_trial_whose_worker_is_killed_is_retried_and_runs_exactly_once(ray_ses
         assert json.loads((folder / "summary.json").read_text())["config"]["seed"] == trial.seed
 
 
+@pytest.mark.ray
+@pytest.mark.e2e
 def test_a_killed_driver_then_the_same_command_finishes_every_trial_once(tmp_path):
     path = sweep_file(tmp_path, users=60, steps=60)
     out = tmp_path / "out"

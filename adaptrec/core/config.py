@@ -282,16 +282,32 @@ class CalibrationConfig(_Config):
         check_int("calibration.seed", self.seed, low=0, high=2**63 - 1)
 
 
+class DataSource(typing.NamedTuple):
+    """Where a run's catalog and users come from: ``kind`` is ``"synthetic"``,
+    ``"news-switch"`` or ``"movielens"`` (then ``path`` is the MovieLens directory)."""
+
+    kind: str
+    path: str | None = None
+
+
+def parse_data(value: Any) -> DataSource:
+    """``RunConfig.data`` (``'synthetic'``, ``'news-switch'`` or ``'movielens:PATH'``), parsed
+    once; a bad value raises ``ValueError`` naming the accepted forms."""
+    if isinstance(value, str):
+        if value in ("synthetic", "news-switch"):
+            return DataSource(value)
+        kind, _, path = value.partition(":")
+        if kind == "movielens" and path:
+            return DataSource("movielens", path)
+    raise ValueError(
+        "data must be 'synthetic', 'news-switch' or 'movielens:PATH' (a MovieLens "
+        f"directory), got {value!r}"
+    )
+
+
 def check_data(value: Any) -> str:
     """``data`` is ``'synthetic'``, ``'news-switch'`` or ``'movielens:PATH'``; returns it."""
-    if not isinstance(value, str) or not (
-        value in ("synthetic", "news-switch")
-        or (value.startswith("movielens:") and len(value) > len("movielens:"))
-    ):
-        raise ValueError(
-            "data must be 'synthetic', 'news-switch' or 'movielens:PATH' (a MovieLens "
-            f"directory), got {value!r}"
-        )
+    parse_data(value)
     return value
 
 
@@ -401,18 +417,25 @@ class RunConfig(_Config):
             raise ValueError(
                 f"env.max_steps must be >= n_steps={self.n_steps}, got {self.env.max_steps}"
             )
-        if self.data == "synthetic" and self.env.slate_size > self.catalog.n_items:
+        if self.source.kind == "synthetic" and self.env.slate_size > self.catalog.n_items:
             raise ValueError(
                 f"env.slate_size must be <= catalog.n_items={self.catalog.n_items}, "
                 f"got {self.env.slate_size}"
             )
-        if "vw" in self.agents and self.data == "synthetic" and self.catalog.n_items > 1000:
+        synthetic = self.source.kind == "synthetic"
+        if "vw" in self.agents and synthetic and self.catalog.n_items > 1000:
             raise ValueError(
                 "agents: vw scores one Vowpal Wabbit example line per item and takes catalogs "
                 f"of at most 1000 items; got catalog.n_items={self.catalog.n_items}"
             )
         if self.window > self.n_steps:
             raise ValueError(f"window must be <= n_steps={self.n_steps}, got {self.window}")
+
+    @property
+    def source(self) -> DataSource:
+        """:attr:`data` parsed (the config keeps the string form, so its JSON and digest stay
+        what they were)."""
+        return parse_data(self.data)
 
 
 def halfway(n_steps: int) -> int:
