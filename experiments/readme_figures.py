@@ -1,0 +1,199 @@
+"""The README's tables of results, generated from committed summaries, never typed by hand.
+
+    python experiments/readme_figures.py --check            # README tables == the summaries?
+    python experiments/readme_figures.py --write            # rewrite the README's tables
+    python experiments/readme_figures.py --update-from default=runs/X movielens=runs/Y \\
+        compare=runs/compare --write                         # take new runs' summaries first
+
+The summaries live in ``tests/golden/readme/`` (compact JSON): ``default_run.json`` and
+``movielens.json`` are ``summary.json`` of ``adaptrec run`` and
+``adaptrec run --data movielens:../shared/data/ml-latest-small``; ``compare.json`` is
+``compare_summary.json`` of ``adaptrec compare --workers 2``. Each README table sits between
+``<!-- figures:NAME -->`` and ``<!-- /figures -->``; ``tests/test_readme_figures.py`` fails when
+a table differs from what this script makes of the committed summaries, so a stale table fails
+CI. Updating the figures is therefore: rerun the job, ``--update-from ... --write``, commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from adaptrec.analysis.text import TABLE_COLUMNS, fmt, markdown_table, table_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+SUMMARIES = ROOT / "tests" / "golden" / "readme"
+README = ROOT / "README.md"
+SOURCES = {"default": "default_run.json", "movielens": "movielens.json", "compare": "compare.json"}
+BLOCK = re.compile(r"(<!-- figures:([a-z-]+) -->\n)(.*?)(<!-- /figures -->)", re.S)
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((SUMMARIES / SOURCES[name]).read_text())
+
+
+def run_table(summary: dict[str, Any]) -> list[str]:
+    return markdown_table(TABLE_COLUMNS, table_rows(summary))
+
+
+def seed_headline(summary: dict[str, Any]) -> list[str]:
+    """The seed agent's headline sentence as a block quote, wrapped at 95 characters."""
+    words, lines, line = summary["agents"]["llm-cosine"]["headline"].split(), [], ">"
+    for word in words:
+        if len(line) + 1 + len(word) > 95:
+            lines.append(line)
+            line = ">"
+        line += " " + word
+    return [*lines, line]
+
+
+def _steps(entry: dict[str, Any]) -> str:
+    return fmt(entry, 0, missing="n/a")
+
+
+NEWS_AGENTS = (
+    ("vw", "vw (Vowpal Wabbit)"),
+    ("llm-cosine", "llm-cosine (the seed agent)"),
+    ("llm-cosine-hashing", "llm-cosine-hashing"),
+    ("llm-cosine-random", "llm-cosine-random"),
+    ("egreedy", "egreedy"),
+    ("linucb", "linucb"),
+    ("thompson", "thompson"),
+    ("lin-ts", "lin-ts"),
+)
+
+
+def news_table(compare: dict[str, Any]) -> list[str]:
+    agents = compare["scenarios"]["news-switch"]["agents"]
+    rows = [
+        (
+            label,
+            _steps(agents[name]["recovery"]),
+            _steps(agents[name]["recovery_to_plateau"]),
+            fmt(agents[name]["plateau_after_drift"], 2),
+            f"{agents[name]['ctr']['estimate']:.3f}",
+        )
+        for name, label in NEWS_AGENTS
+        if name in agents and "ctr" in agents[name]
+    ]
+    columns = (
+        "news-switch",
+        "recovery (median)",
+        "recovery to plateau",
+        "plateau after drift",
+        "CTR",
+    )
+    return markdown_table(columns, rows)
+
+
+SYNTHETIC_AGENTS = (
+    "llm-cosine",
+    "llm-cosine-hashing",
+    "llm-cosine-random",
+    "linucb",
+    "lin-ts",
+    "egreedy",
+    "thompson",
+    "popularity",
+    "random",
+    "oracle",
+)
+
+
+def synthetic_table(compare: dict[str, Any]) -> list[str]:
+    scenarios = compare["scenarios"]
+    cold, abrupt = scenarios["cold-start"], scenarios["abrupt-drift"]
+    key = f"{cold['threshold']:g}"
+    rows = []
+    for name in SYNTHETIC_AGENTS:
+        c, a = cold["agents"][name], abrupt["agents"][name]
+        reached = c["survival"]["time_to_adapt"][key]["reached_by_horizon"]["estimate"]
+        rows.append(
+            (
+                name,
+                fmt(c["ctr"]),
+                fmt(c["plateau"], 2),
+                _steps(c["time_to_plateau"]) + (" (flat)" if c["plateau"].get("flat") else ""),
+                f"{reached:.0%}",
+                fmt(a["plateau_after_drift"], 2),
+                _steps(a["recovery_to_plateau"])
+                + (" (flat)" if a["plateau_after_drift"].get("flat") else ""),
+                f"{a['ctr']['estimate']:.3f}",
+                f"{scenarios['fatigue-heavy']['agents'][name]['ctr']['estimate']:.3f}",
+            )
+        )
+    columns = (
+        "agent",
+        "cold-start CTR",
+        "plateau",
+        "time to plateau",
+        f"KM {cold['threshold']:g}",
+        "abrupt: plateau after drift",
+        "recovery to plateau",
+        "abrupt-drift CTR",
+        "fatigue-heavy CTR",
+    )
+    return markdown_table(columns, rows)
+
+
+TABLES: dict[str, Callable[[], list[str]]] = {
+    "default-run": lambda: run_table(load("default")),
+    "default-run-headline": lambda: seed_headline(load("default")),
+    "movielens": lambda: run_table(load("movielens")),
+    "compare-news": lambda: news_table(load("compare")),
+    "compare-synthetic": lambda: synthetic_table(load("compare")),
+}
+"""Every generated block of the README, by its marker name."""
+
+
+def render(text: str) -> str:
+    """``text`` (the README) with every marked block replaced by its generated table."""
+    unknown = [name for _, name, _, _ in BLOCK.findall(text) if name not in TABLES]
+    if unknown:
+        raise ValueError(f"README block {unknown[0]!r} has no generator; known: {list(TABLES)}")
+    return BLOCK.sub(
+        lambda m: m.group(1) + "\n".join(TABLES[m.group(2)]()) + "\n" + m.group(4), text
+    )
+
+
+def update_from(pairs: list[str]) -> None:
+    """Copy ``name=RUN_DIR`` summaries (``summary.json`` or ``compare_summary.json``) into
+    :data:`SUMMARIES` as compact JSON."""
+    for pair in pairs:
+        name, _, folder = pair.partition("=")
+        if name not in SOURCES or not folder:
+            raise ValueError(f"--update-from takes NAME=RUN_DIR with NAME in {list(SOURCES)}")
+        file = "compare_summary.json" if name == "compare" else "summary.json"
+        summary = json.loads((Path(folder) / file).read_text())
+        SUMMARIES.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(summary, separators=(",", ":")) + "\n"  # agents keep their order
+        (SUMMARIES / SOURCES[name]).write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--update-from", nargs="+", default=[], metavar="NAME=RUN_DIR")
+    parser.add_argument("--write", action="store_true", help="rewrite README.md's tables")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a table is stale")
+    args = parser.parse_args(argv)
+    update_from(args.update_from)
+    text = README.read_text()
+    new = render(text)
+    if args.write and new != text:
+        README.write_text(new)
+        print("README.md: tables rewritten from", SUMMARIES)
+    if args.check and new != text:
+        print(
+            "README.md tables differ from tests/golden/readme/: run with --write", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""The README's result tables come from committed summaries (experiments/readme_figures.py)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location(
+    "readme_figures", ROOT / "experiments/readme_figures.py"
+)
+figures = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(figures)
+
+
+def test_readme_tables_are_exactly_what_the_committed_summaries_give():
+    # Fails when someone edits a README table by hand, or commits new summaries without
+    # rewriting the README (python experiments/readme_figures.py --write).
+    text = (ROOT / "README.md").read_text()
+    assert figures.render(text) == text
+    blocks = [name for _, name, _, _ in figures.BLOCK.findall(text)]
+    assert sorted(blocks) == sorted(figures.TABLES)  # every generated table is in the README
+
+
+def test_a_changed_summary_changes_the_table(monkeypatch):
+    # The check is not vacuous: a different figure in a summary gives a different README.
+    text = (ROOT / "README.md").read_text()
+    summary = figures.load("default")
+    summary["agents"]["llm-cosine"]["ctr"]["estimate"] += 0.001
+    real_load = figures.load
+    monkeypatch.setattr(figures, "load", lambda n: summary if n == "default" else real_load(n))
+    changed = figures.render(text)
+    assert changed != text
+    assert "| llm-cosine | 0.398 [0.390, 0.403]" in changed  # the README's 0.397, plus 0.001
+
+
+def test_an_unknown_block_is_named():
+    with pytest.raises(ValueError, match="README block 'nope' has no generator"):
+        figures.render("<!-- figures:nope -->\n| x |\n<!-- /figures -->\n")
+
+
+def test_summaries_are_the_documented_jobs():
+    # The committed summaries are what the README says they are: the default run, the
+    # MovieLens run (seed 0, 400 x 300) and the two-seed comparison.
+    default = json.loads((figures.SUMMARIES / "default_run.json").read_text())
+    movielens = json.loads((figures.SUMMARIES / "movielens.json").read_text())
+    compare = json.loads((figures.SUMMARIES / "compare.json").read_text())
+    assert default["config"]["data"] == "synthetic" and default["config"]["seed"] == 0
+    assert (default["config"]["n_users"], default["config"]["n_steps"]) == (400, 300)
+    assert movielens["config"]["data"].startswith("movielens:")
+    assert compare["seeds"] == [0, 1] and len(compare["scenarios"]) == 5
