@@ -60,8 +60,12 @@ def default_catalog() -> Catalog:
 
 @pytest.fixture(scope="session")
 def default_vectors(minilm: CachedEncoder, default_catalog: Catalog) -> np.ndarray:
-    """MiniLM vectors of the default catalog; also fills the session cache for the CLI tests."""
-    return minilm.encode(list(default_catalog.texts))
+    """MiniLM vectors of the default catalog; also fills the session cache for the CLI tests
+    (encoded with the default run's one torch thread: the cache key includes the count)."""
+    from adaptrec.rollout import torch_threads
+
+    with torch_threads(1):
+        return minilm.encode(list(default_catalog.texts))
 
 
 def movielens_small_path():

@@ -105,3 +105,22 @@ def test_any_local_model_directory_loads_by_path(minilm, tmp_path):
     by_path = make_encoder(str(bundled_minilm_path()), tmp_path)
     texts = ["A tense heist film.", "Easy family cookbook."]
     np.testing.assert_allclose(by_path.encode(texts), minilm.encode(texts), atol=1e-6)
+
+
+def test_cached_vectors_are_keyed_by_torch_threads_and_cpu_kernels(minilm, tmp_path):
+    # Torch's float sums depend on its thread count and CPU kernels; a cache that ignored them
+    # would hand a --threads 1 run the vectors of a --threads 2 run (or of another machine).
+    from adaptrec.core.encoders import CachedEncoder, HashingEncoder
+    from adaptrec.rollout import torch_threads
+
+    texts = ["a short text", "another one"]
+    with torch_threads(1):
+        one = minilm.path_for(texts)
+    with torch_threads(2):
+        two = minilm.path_for(texts)
+    assert one != two
+    hashing = CachedEncoder(HashingEncoder(), tmp_path)
+    with torch_threads(1):
+        first = hashing.path_for(texts)
+    with torch_threads(2):
+        assert hashing.path_for(texts) == first  # no torch in hashing: threads do not matter

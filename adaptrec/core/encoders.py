@@ -110,6 +110,14 @@ class SentenceTransformerEncoder:
             self._name = f"{self._label}-{_directory_digest(self.path)}"
         return self._name
 
+    def numerics(self) -> str:
+        """What besides the model decides the vectors' last bits: torch's thread count and the
+        CPU kernels it dispatches to (AVX-512 and AVX2 round differently)."""
+        import torch
+
+        capability = torch.backends.cpu.get_cpu_capability()
+        return f"torch-{capability}-threads{torch.get_num_threads()}"
+
     @property
     def dim(self) -> int:
         return int(self.model.get_sentence_embedding_dimension())
@@ -207,7 +215,13 @@ class CachedEncoder:
         return self.encoder.dim
 
     def path_for(self, texts: Sequence[str]) -> Path:
+        """The cache file of ``texts``: keyed by the model, the texts and, for models run by
+        torch, the thread count and CPU kernels of this process (so vectors made elsewhere or
+        with other threads are never mistaken for this run's)."""
         digest = hashlib.sha256()
+        numerics = getattr(self.encoder, "numerics", None)
+        if numerics is not None:
+            digest.update(numerics().encode() + b"\0")
         for text in texts:
             encoded = text.encode()
             digest.update(len(encoded).to_bytes(8, "little") + encoded)
