@@ -49,7 +49,10 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict:
         _check_reachable(address)
     try:
         ray.init(
-            address=address,
+            # "local": always a new instance of our own. With address=None Ray would attach to
+            # any instance already running on the machine (`ray start --head`, another run's)
+            # and then refuse num_cpus; joining happens only when an address is given.
+            address=address or "local",
             num_cpus=None if address else num_cpus,
             include_dashboard=False,
             log_to_driver=False,

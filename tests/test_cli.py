@@ -331,8 +331,13 @@ def test_address_auto_joins_a_running_cluster_and_writes_the_same_run(tmp_path):
         ]
         joined = adaptrec(*common, "--address", "auto", "--out", tmp_path / "cluster")
         local = adaptrec(*common, "--out", tmp_path / "local")
+        # --workers starts a Ray of its own beside the running one (it used to attach to it
+        # and fail: "num_cpus and num_gpus must not be provided")
+        workers = adaptrec(*common, "--workers", 2, "--out", tmp_path / "workers")
         assert joined.returncode == 0 and local.returncode == 0, joined.stderr
+        assert workers.returncode == 0, workers.stderr
         for path in (tmp_path / "local" / "steps").glob("*.parquet"):
-            assert path.read_bytes() == (tmp_path / "cluster" / "steps" / path.name).read_bytes()
+            for other in ("cluster", "workers"):
+                assert path.read_bytes() == (tmp_path / other / "steps" / path.name).read_bytes()
     finally:
         subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)
