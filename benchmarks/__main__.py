@@ -10,6 +10,8 @@ Workloads (sizes from the throughput issue):
   3. full loop (env + seed agent + Parquet logging) at the sizes of 2
   4. one user (B=1): p50/p99 latency of observe + act + env step + update (a superset of
      act + update, so the figure is conservative)
+  5. one gym.make env (1,000 items, slate 10, random slates): steps/s, quiet and with one
+     busy-loop process beside it that the benchmark starts and stops itself
 
 Each figure is the median over repeats. The roofline is the float32 matrix-multiply rate
 measured in the same run (numpy and torch, the higher). Each workload starts after a one-second
@@ -20,12 +22,15 @@ printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -190,6 +195,43 @@ def single_user_latency(quick: bool) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
 
 
+def single_env_steps(quick: bool) -> float:
+    """Steps/s of one ``gym.make("adaptrec/SlateRec-v0")`` env, 1,000 items, slate 10, random
+    slates (SARDINE's SlateTopK size)."""
+    import gymnasium as gym
+
+    import adaptrec  # noqa: F401 - registers the env
+
+    env = gym.make(
+        "adaptrec/SlateRec-v0",
+        env={"slate_size": 10, "max_steps": 10**9},
+        catalog={"n_items": 1000},
+    )
+    env.reset(seed=0)
+    slates = random_slate_pool(1, 1000, 10, 256)
+    for i in range(100):  # warm-up (and compilation)
+        env.step(slates[i % len(slates)][0])
+    settle()
+    steps = 5_000 if quick else 20_000
+    start = time.perf_counter()
+    for i in range(steps):
+        env.step(slates[i % len(slates)][0])
+    return steps / (time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def busy_core() -> Iterator[None]:
+    """One CPU-bound process (``while True: pass``) running beside the block: the "loaded"
+    variants (a laptop or CI machine where something else computes)."""
+    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (about a minute)")
@@ -251,6 +293,12 @@ def main() -> None:
     latency = single_user_latency(args.quick)
     report("4 one user act+update", "p50 latency", latency["p50_ms"], "ms")
     report("4 one user act+update", "p99 latency", latency["p99_ms"], "ms", "target <= 5 ms")
+    quiet = single_env_steps(args.quick)
+    report("5 single gym env (N=1000)", "steps/s", quiet, "1/s")
+    with busy_core():
+        loaded = single_env_steps(args.quick)
+    report("5 single gym env (N=1000)", "steps/s, 1 busy core", loaded, "1/s")
+    report("5 single gym env (N=1000)", "loaded / quiet", loaded / quiet, "", "target >= 0.4")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump({"peak_gflops": peaks, "figures": figures}, file, indent=2)
