@@ -4,6 +4,7 @@
     python experiments/readme_figures.py --write            # rewrite the README's tables
     python experiments/readme_figures.py --update-from default=runs/X movielens=runs/Y \\
         compare=runs/compare --write                         # take new runs' summaries first
+    python experiments/readme_figures.py --update-from benchmarks=a.json,b.json,c.json --write
 
 The summaries live in ``tests/golden/readme/`` (compact JSON): ``default_run.json`` and
 ``movielens.json`` are ``summary.json`` of ``adaptrec run`` and
@@ -141,12 +142,94 @@ def synthetic_table(compare: dict[str, Any]) -> list[str]:
     return markdown_table(columns, rows)
 
 
+BENCHMARKS = SUMMARIES / "benchmarks"
+"""``run-1.json``, ``run-2.json``, ...: ``python -m benchmarks --json FILE`` of the runs the
+README quotes."""
+
+BENCHMARK_ROWS = (
+    # label, workload, metric, format of one run's value, unit after the values, target
+    ("roofline: float32 GEMM (numpy)", None, "numpy", "{:.0f}", " GFLOP/s", ""),
+    (
+        "1. env alone, random slates, B=4,096, N=10,000, k=10",
+        "1 env alone (B=4096)",
+        "user-steps/s",
+        "{:.2f} M",
+        " user-steps/s",
+        ">= 2,000,000",
+    ),
+    (
+        "2. seed agent act + update, B=1,024, N=10,000, d=384",
+        "2 agent act+update (B=1024)",
+        "share of roofline",
+        "{:.0%}",
+        " of the roofline",
+        ">= 50%",
+    ),
+    (
+        "3. full loop (env + agent + Parquet), B=1,024",
+        "3 full loop (B=1024)",
+        "user-steps/s",
+        "{:,.0f}",
+        " user-steps/s",
+        ">= 70% of 2",
+    ),
+    (
+        "4. one user: observe, act, env step, update",
+        "4 one user act+update",
+        "p99 latency",
+        "{:.2f}",
+        " ms p99",
+        "<= 5 ms",
+    ),
+    (
+        "5. one gym.make env, N=1,000, slate 10 (quiet)",
+        "5 single gym env (N=1000)",
+        "steps/s",
+        "{:,.0f}",
+        " steps/s",
+        ">= 30,000",
+    ),
+    (
+        "5. the same, one busy-loop process beside it",
+        "5 single gym env (N=1000)",
+        "steps/s, 1 busy core",
+        "{:,.0f}",
+        " steps/s",
+        ">= 40% of quiet",
+    ),
+)
+
+
+def benchmark_table() -> list[str]:
+    """The performance table: each workload's figure in every committed benchmark run."""
+    runs = [json.loads(p.read_text()) for p in sorted(BENCHMARKS.glob("run-*.json"))]
+    if not runs:
+        raise ValueError(f"no benchmark runs in {BENCHMARKS}")
+
+    def value(run: dict[str, Any], workload: str | None, metric: str) -> float:
+        if workload is None:
+            return float(run["peak_gflops"][metric])
+        for figure in run["figures"]:
+            if figure["workload"] == workload and figure["metric"] == metric:
+                scale = 1e-6 if metric == "user-steps/s" and workload.startswith("1 ") else 1.0
+                return scale * float(figure["value"])
+        raise ValueError(f"benchmark run lacks {workload!r} / {metric!r}")
+
+    rows = [
+        (label, " / ".join(fmt_.format(value(r, w, m)) for r in runs) + unit, target)
+        for label, w, m, fmt_, unit, target in BENCHMARK_ROWS
+    ]
+    columns = ("workload", " / ".join(f"run {i + 1}" for i in range(len(runs))), "target")
+    return markdown_table(columns, rows)
+
+
 TABLES: dict[str, Callable[[], list[str]]] = {
     "default-run": lambda: run_table(load("default")),
     "default-run-headline": lambda: seed_headline(load("default")),
     "movielens": lambda: run_table(load("movielens")),
     "compare-news": lambda: news_table(load("compare")),
     "compare-synthetic": lambda: synthetic_table(load("compare")),
+    "benchmarks": benchmark_table,
 }
 """Every generated block of the README, by its marker name."""
 
@@ -163,9 +246,17 @@ def render(text: str) -> str:
 
 def update_from(pairs: list[str]) -> None:
     """Copy ``name=RUN_DIR`` summaries (``summary.json`` or ``compare_summary.json``) into
-    :data:`SUMMARIES` as compact JSON."""
+    :data:`SUMMARIES` as compact JSON; ``benchmarks=A.json,B.json,C.json`` replaces the
+    benchmark runs with those ``python -m benchmarks --json`` files."""
     for pair in pairs:
         name, _, folder = pair.partition("=")
+        if name == "benchmarks":
+            BENCHMARKS.mkdir(parents=True, exist_ok=True)
+            for old in BENCHMARKS.glob("run-*.json"):
+                old.unlink()
+            for i, file in enumerate(folder.split(","), start=1):
+                (BENCHMARKS / f"run-{i}.json").write_text(Path(file).read_text())
+            continue
         if name not in SOURCES or not folder:
             raise ValueError(f"--update-from takes NAME=RUN_DIR with NAME in {list(SOURCES)}")
         file = "compare_summary.json" if name == "compare" else "summary.json"
