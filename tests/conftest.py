@@ -95,3 +95,18 @@ def movielens_catalog(movielens_small, cache_dir) -> Catalog:
     from adaptrec.data.calibration import calibrated_catalog
 
     return calibrated_catalog(movielens_small, CalibrationConfig(), cache_dir)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """The test run's one embedded Ray (2 CPUs), started on first use and shut down at the end.
+
+    Tests that start Ray in subprocesses (the CLI's --workers, `ray start --head`) get
+    instances of their own: an embedded Ray is always a new local one."""
+    import ray
+
+    from adaptrec.parallel import connect
+
+    connect(num_cpus=2)
+    yield
+    ray.shutdown()

@@ -20,15 +20,6 @@ pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")  # a declared dependency: this never skips where it installs
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    from adaptrec.parallel import connect
-
-    connect(num_cpus=2)  # the suite's one Ray: at most 2 CPUs
-    yield
-    ray.shutdown()
-
-
 def world(n_users=60, n_steps=40, shard_size=20):
     config = dataclasses.replace(
         default_run_config(n_users, n_steps, encoder="hashing", window=10),
@@ -46,7 +37,7 @@ def test_shards_split_the_users_in_order_whatever_the_size():
 
 
 @pytest.mark.parametrize("agent", ["llm-cosine", "popularity"])
-def test_ray_workers_write_exactly_the_rows_of_a_local_run(local_ray, tmp_path, agent):
+def test_ray_workers_write_exactly_the_rows_of_a_local_run(ray_session, tmp_path, agent):
     from adaptrec.parallel import ray_shard_runner
 
     config, catalog, vectors = world()
@@ -60,7 +51,7 @@ def test_ray_workers_write_exactly_the_rows_of_a_local_run(local_ray, tmp_path, 
     assert remote.num_rows == 60 * 40 * 5
 
 
-def test_a_worker_killed_mid_shard_is_retried_and_nothing_is_lost(local_ray, tmp_path):
+def test_a_worker_killed_mid_shard_is_retried_and_nothing_is_lost(ray_session, tmp_path):
     from adaptrec.parallel import ray_shard_runner
 
     config, catalog, vectors = world(n_users=240, n_steps=120, shard_size=60)

@@ -84,17 +84,6 @@ def test_the_example_sweeps_validate_at_both_sizes():
         assert len(load_sweep(path).trials) == len(load_sweep(path, smoke=True).trials) >= 8
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    from adaptrec.parallel import connect
-
-    connect(num_cpus=2)
-    yield
-    ray.shutdown()
-
-
 @pytest.mark.ray
 def test_sweep_ranks_points_resumes_and_never_reruns_a_finished_trial(ray_session, tmp_path):
     sweep = load_sweep(sweep_file(tmp_path))
