@@ -71,10 +71,9 @@ def default_vectors(minilm: CachedEncoder, default_catalog: Catalog) -> np.ndarr
 def movielens_small_path():
     """ml-latest-small, read in place from ``../shared/data`` (research licence: never copied
     into the repository); ``$ADAPTREC_ML_LATEST_SMALL`` overrides the location."""
-    from pathlib import Path
+    from adaptrec.testing.golden import movielens_path
 
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-latest-small"
-    path = Path(os.environ.get("ADAPTREC_ML_LATEST_SMALL", default))
+    path = movielens_path()
     if not (path / "ratings.csv").is_file():
         raise FileNotFoundError(
             f"ml-latest-small not found at {path}: the tests read it from ../shared/data (set "

@@ -503,7 +503,7 @@ def resolve(tree: dict[str, Any], explicit: Iterable[str] = ()) -> RunConfig:
         "users.drift_step" not in explicit
         and users.get("drift_step", UserConfig.drift_step) >= steps
     ):
-        users["drift_step"] = max(1, steps // 2)
+        users["drift_step"] = halfway(steps)
     env = tree.setdefault("env", {})
     if "env.max_steps" not in explicit:
         env["max_steps"] = max(env.get("max_steps", steps), steps)

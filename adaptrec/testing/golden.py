@@ -43,7 +43,8 @@ KERNEL_DEPENDENT = frozenset(
 
 
 def movielens_path() -> Path:
-    """ml-latest-small: ``$ADAPTREC_ML_LATEST_SMALL`` or ``../shared/data/ml-latest-small``."""
+    """ml-latest-small: ``$ADAPTREC_ML_LATEST_SMALL``, else ``../shared/data/ml-latest-small``
+    beside the checkout (read in place: research licence, never copied into the repository)."""
     default = Path(__file__).resolve().parents[3] / "shared" / "data" / "ml-latest-small"
     return Path(os.environ.get("ADAPTREC_ML_LATEST_SMALL", default))
 
