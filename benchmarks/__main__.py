@@ -38,7 +38,13 @@ import torch
 from adaptrec.agents import LLMCosineAgent, StepBatch
 from adaptrec.agents.base import random_slates
 from adaptrec.core.catalog import make_catalog
-from adaptrec.core.config import CatalogConfig, EnvConfig, LLMCosineConfig, UserConfig
+from adaptrec.core.config import (
+    CatalogConfig,
+    EnvConfig,
+    LLMCosineConfig,
+    UserConfig,
+    seed_agent_config,
+)
 from adaptrec.core.rng import Component, user_keys
 from adaptrec.envs import UserPopulation
 from adaptrec.logs import StepWriter
@@ -106,10 +112,12 @@ def env_alone(quick: bool) -> dict[str, float]:
     return {"user_steps_per_s": b * steps / seconds, "ms_per_batch_step": 1e3 * seconds / steps}
 
 
-def agent_setup(n_users: int, n_items: int, dim: int, k: int):
+def agent_setup(
+    n_users: int, n_items: int, dim: int, k: int, config: LLMCosineConfig | None = None
+):
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(n_items, dim)).astype(np.float32)
-    agent = LLMCosineAgent(vectors, k, LLMCosineConfig(), seed=0)
+    agent = LLMCosineAgent(vectors, k, config or LLMCosineConfig(), seed=0)
     ids = np.arange(n_users)
     observation = {
         "user_id": ids,
@@ -119,9 +127,12 @@ def agent_setup(n_users: int, n_items: int, dim: int, k: int):
     return agent, observation, rng
 
 
-def agent_alone(quick: bool, peak: float) -> dict[str, float]:
+def agent_alone(quick: bool, peak: float, config: LLMCosineConfig) -> dict[str, float]:
+    """One agent's act + update at B=1,024. ``cosine_gflops`` counts the (B, N, d) cosine
+    product of the literal seed agent; the improved agent computes the same cosines in its
+    33-dimensional ridge space, so for it only ``user_steps_per_s`` is a real rate."""
     b, n, d, k = 1024, 10_000, 384, 10
-    agent, observation, rng = agent_setup(b, n, d, k)
+    agent, observation, rng = agent_setup(b, n, d, k, config)
     clicked = rng.random((b, k)) < 0.2
     skipped = ~clicked & (rng.random((b, k)) < 0.5)
     steps = 3 if quick else 10
@@ -271,15 +282,25 @@ def main() -> None:
         "target >= 2,000,000",
     )
     report("1 env alone (B=4096)", "per batch step", env["ms_per_batch_step"], "ms")
-    agent = agent_alone(args.quick, peak)
-    report("2 agent act+update (B=1024)", "user-steps/s", agent["user_steps_per_s"], "1/s")
-    report("2 agent act+update (B=1024)", "cosine GFLOP/s", agent["cosine_gflops"], "GFLOP/s")
+    seed = agent_alone(args.quick, peak, seed_agent_config())
+    report("2 seed agent act+update (B=1024)", "user-steps/s", seed["user_steps_per_s"], "1/s")
+    report("2 seed agent act+update (B=1024)", "cosine GFLOP/s", seed["cosine_gflops"], "GFLOP/s")
     report(
-        "2 agent act+update (B=1024)",
+        "2 seed agent act+update (B=1024)",
         "share of roofline",
-        agent["share_of_peak"],
+        seed["share_of_peak"],
         "",
         "target >= 0.50",
+    )
+    settle()
+    agent = agent_alone(args.quick, peak, LLMCosineConfig())
+    report("2 agent act+update (B=1024)", "user-steps/s", agent["user_steps_per_s"], "1/s")
+    report(
+        "2 agent act+update (B=1024)",
+        "vs seed agent",
+        agent["user_steps_per_s"] / seed["user_steps_per_s"],
+        "",
+        "target >= 1 (no slower)",
     )
     loop = full_loop(args.quick)
     report(

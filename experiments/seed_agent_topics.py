@@ -4,7 +4,7 @@ Runs the seed agent on the default users without drift and, every 30 steps, repo
 the shown items' main topic is the user's favourite (rank 0) or among the top three, next to the
 same share for the oracle's slates, and the shown expected clicks as a share of the oracle's.
 
-    python experiments/seed_agent_topics.py [--users 300] [--steps 150]
+    python experiments/seed_agent_topics.py [--users 300] [--steps 150] [--agent llm-cosine-seed]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--agent", default="llm-cosine", help="llm-cosine or llm-cosine-seed")
     args = parser.parse_args()
 
     config = default_run_config(args.users, args.steps)
@@ -41,7 +42,7 @@ def main() -> None:
     vectors = make_encoder(config.encoder).encode(list(catalog.texts))
     population = UserPopulation(catalog, config.users, config.env)
     population.reset(np.arange(config.n_users), config.seed)
-    agent = make_agent("llm-cosine", config, vectors, population)
+    agent = make_agent(args.agent, config, vectors, population)
     main_topic = catalog.topics.argmax(axis=1)
     print(
         "step | agent: favourite topic, top-3 topics | oracle: favourite, top-3 | share of oracle"

@@ -12,7 +12,13 @@ from adaptrec.agents import (
 )
 from adaptrec.agents.base import explore, random_slates, shown_in_history
 from adaptrec.core.catalog import make_catalog
-from adaptrec.core.config import CatalogConfig, EnvConfig, LLMCosineConfig, UserConfig
+from adaptrec.core.config import (
+    CatalogConfig,
+    EnvConfig,
+    LLMCosineConfig,
+    UserConfig,
+    seed_agent_config,
+)
 from adaptrec.core.rng import Component, user_keys
 from adaptrec.envs import SlateRecEnv, UserPopulation
 
@@ -92,11 +98,23 @@ def drive(agent, population, steps):
 
 def test_seed_agent_cold_start_gives_valid_slates_not_nan(small_world):
     _, vectors, population = small_world
-    agent = LLMCosineAgent(vectors, 5, LLMCosineConfig(candidates=20), seed=0)
+    agent = LLMCosineAgent(vectors, 5, seed_agent_config(candidates=20), seed=0)
     observation = population.observations()
     users = agent.user_vectors(observation["user_id"])
     assert np.isfinite(users).all() and np.linalg.norm(users, axis=1).min() > 0
     drive(agent, population, 5)
+
+
+def test_improved_agent_cold_start_follows_the_population(small_world):
+    # Catches: a new user not given the population's prior mean (a zero vector: every score
+    # ties), or NaN from the empty ridge model.
+    _, vectors, population = small_world
+    agent = LLMCosineAgent(vectors, 5, LLMCosineConfig(candidates=20), seed=0)
+    slates = drive(agent, population, 4)
+    assert ((slates >= 0) & (slates < 80)).all()
+    assert all(len(set(row.tolist())) == 5 for row in slates.reshape(-1, 5))
+    newcomer = agent.user_vectors(np.array([50]))[0]
+    assert np.isfinite(newcomer).all() and np.linalg.norm(newcomer) > 0.99
 
 
 def test_seed_agent_survives_all_zero_item_vectors(small_world):
@@ -124,7 +142,7 @@ def test_a_click_pulls_the_user_vector_towards_the_item_and_a_skip_pushes_it_awa
     ids, slate = np.array([0]), np.array([[10, 20]])
 
     def cos_after(clicked, skipped):
-        agent = LLMCosineAgent(vectors, 2, LLMCosineConfig(updates_per_step=0), seed=0)
+        agent = LLMCosineAgent(vectors, 2, seed_agent_config(updates_per_step=0), seed=0)
         if clicked is not None:
             agent.update(
                 StepBatch(
@@ -235,7 +253,7 @@ def test_centred_item_vectors_ignore_a_direction_shared_by_every_item(small_worl
     def trace(item_vectors, centre):
         population = UserPopulation(catalog, UserConfig(drift="none"), EnvConfig(max_steps=50))
         population.reset(np.arange(6), 0)
-        config = LLMCosineConfig(center_items=centre, updates_per_step=0, candidates=0)
+        config = seed_agent_config(center_items=centre, updates_per_step=0, candidates=0)
         agent = LLMCosineAgent(item_vectors, 5, config, seed=0)
         return drive(agent, population, 12)
 

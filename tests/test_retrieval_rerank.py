@@ -84,21 +84,28 @@ def ranking_inputs(seed, n_items=60, dim=12, users=5, candidates=17):
     )
     chosen[:, :2] = [0, 1]
     chosen = np.sort(chosen, axis=1)
-    parts = model.ranking_parts(torch.from_numpy(user_vectors), torch.from_numpy(items))
+    item_bias = rng.normal(size=n_items).astype(np.float32)  # the item term of P's logit
+    item_bias[1] = item_bias[0]  # items 0 and 1 stay identical
+    parts = (
+        *model.ranking_parts(torch.from_numpy(user_vectors), torch.from_numpy(items)),
+        item_bias,
+    )
     return model, items, user_vectors, cos, chosen, parts
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fused_scores_are_clipped_cosine_times_the_predictors_probability(seed):
-    # Catches: the user/item blocks of the hidden layer swapped, the slot column or a bias
-    # dropped, no clip, the ReLU or sigmoid missing.
+    # Catches: the user/item blocks of the hidden layer swapped, the slot column, a bias or
+    # the item term dropped (or taken for the wrong item), no clip, the ReLU or sigmoid
+    # missing.
     model, items, users, cos, chosen, parts = ranking_inputs(seed)
     with single_threaded_blas():
         fast = fused_scores(candidate_cos(cos, chosen), chosen, *parts)
     logits = model.score_candidates(
         torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(chosen)
     )
-    expected = np.take_along_axis(np.clip(cos, -1, 1), chosen, 1) * torch.sigmoid(logits).numpy()
+    probability = torch.sigmoid(logits + torch.from_numpy(parts[-1][chosen])).numpy()
+    expected = np.take_along_axis(np.clip(cos, -1, 1), chosen, 1) * probability
     np.testing.assert_allclose(fast, expected, rtol=1e-5, atol=1e-6)
     # Projecting only the candidates' rows (the few-users path) changes nothing they see.
     few = model.ranking_parts(
@@ -112,6 +119,7 @@ def test_fused_scores_are_clipped_cosine_times_the_predictors_probability(seed):
             few[0],
             *(part[:1] for part in few[1:3]),
             *few[3:],
+            parts[-1],
         )
     np.testing.assert_allclose(alone[0], fast[0], rtol=1e-5, atol=1e-6)
 
@@ -162,7 +170,10 @@ def test_rerank_keeps_the_lowest_ids_when_every_candidate_ties():
     users = np.ones((2, 4), np.float32)
     cos = np.full((2, 30), 0.5, np.float32)
     chosen = np.tile(np.arange(3, 30, 2), (2, 1))
-    parts = model.ranking_parts(torch.from_numpy(users), torch.from_numpy(items))
+    parts = (
+        *model.ranking_parts(torch.from_numpy(users), torch.from_numpy(items)),
+        np.zeros(30, np.float32),
+    )
     history = np.full((2, 1, 1), -1)
     history[1, 0, 0] = 5
     with single_threaded_blas():
@@ -213,5 +224,20 @@ def test_top_k_ids_returns_the_clipped_score_of_each_kept_item():
 
     rng = np.random.default_rng(3)
     scores = rng.normal(0, 0.8, size=(4, 500)).astype(np.float32)
-    ids, values = top_k_ids_with_scores(scores, 30, True)
+    ids, values = top_k_ids_with_scores(scores, 30, True, np.empty(0, np.float32))
+    np.testing.assert_array_equal(values, np.clip(np.take_along_axis(scores, ids, 1), -1, 1))
+
+
+def test_weighted_retrieval_ranks_by_score_times_weight_and_returns_plain_scores():
+    # Catches: the weights ignored in the threshold, the selection or the tie count; the
+    # weighted value returned instead of the cosine the second stage multiplies by P.
+    from adaptrec.agents.llm_cosine.retrieval import top_k_ids_with_scores
+
+    rng = np.random.default_rng(4)
+    scores = rng.normal(0, 0.8, size=(5, 700)).astype(np.float32)
+    weights = rng.uniform(0.05, 1.0, size=700).astype(np.float32)
+    ids, values = top_k_ids_with_scores(scores, 40, True, weights)
+    weighted = np.clip(scores, -1, 1) * weights
+    expected = np.sort(np.argsort(-weighted, axis=1, kind="stable")[:, :40], axis=1)
+    np.testing.assert_array_equal(ids, expected)
     np.testing.assert_array_equal(values, np.clip(np.take_along_axis(scores, ids, 1), -1, 1))

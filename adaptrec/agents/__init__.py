@@ -49,6 +49,10 @@ def make_agent(
     n_items, k = len(item_vectors), config.env.slate_size
     if name == "llm-cosine":
         return LLMCosineAgent(item_vectors, k, config.llm_cosine, config.seed, index)
+    if name == "llm-cosine-seed":
+        agent = LLMCosineAgent(item_vectors, k, config.llm_cosine_seed, config.seed, index)
+        agent.name = name
+        return agent
     if name in ("llm-cosine-hashing", "llm-cosine-random"):
         # Ablations: the same agent on item vectors without the language model's prior.
         vectors = ablation_vectors(name, population.catalog.texts, item_vectors.shape[1], config)

@@ -32,6 +32,7 @@ from adaptrec.agents.base import (
     shown_in_history,
 )
 from adaptrec.core.config import BanditConfig
+from adaptrec.core.features import principal_basis
 from adaptrec.core.ranking import top_k
 from adaptrec.core.rng import uniforms
 from adaptrec.core.validation import check_array, check_int
@@ -178,18 +179,11 @@ class ThompsonAgent(_CountingBandit):
 
 def item_features(item_vectors: np.ndarray, dim: int) -> np.ndarray:
     """``(N, dim + 1)`` float64: the top ``dim`` principal components of the item vectors,
-    each scaled to unit variance, and a constant 1 (the user's base click rate)."""
+    each scaled to unit variance, and a constant 1 (the user's base click rate). Directions
+    the items do not span are left out (fewer columns for a catalog of fewer than ``dim``
+    items)."""
     check_array("item_vectors", item_vectors, shape=(None, None), kind="f", finite=True)
-    centred = np.asarray(item_vectors, dtype=np.float64)
-    centred = centred - centred.mean(axis=0)
-    dim = min(dim, *centred.shape)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    # Fix each component's sign (SVD's is arbitrary) so features are reproducible everywhere.
-    vt = vt[:dim] * np.where(vt[:dim, :1] < 0, -1.0, 1.0)
-    projected = centred @ vt.T
-    scale = projected.std(axis=0)
-    projected /= np.where(scale > 0, scale, 1.0)
-    return np.hstack([projected, np.ones((len(projected), 1))])
+    return principal_basis(item_vectors, dim)[0]
 
 
 class LinearBanditAgent:

@@ -27,7 +27,7 @@ from adaptrec.analysis.survival import (
     logrank_p,
     survival_data,
 )
-from adaptrec.core.config import AGENT_NAMES, RunConfig
+from adaptrec.core.config import DISPLAY_ORDER, RunConfig
 from adaptrec.core.rng import Component, generator
 
 SEED_AGENT = "llm-cosine"
@@ -59,8 +59,8 @@ them)."""
 
 
 def agent_order(name: str) -> int:
-    """Position of an agent in tables and plots: the order of ``AGENT_NAMES``, others last."""
-    return AGENT_NAMES.index(name) if name in AGENT_NAMES else len(AGENT_NAMES)
+    """Position of an agent in tables and plots: the order of ``DISPLAY_ORDER``, others last."""
+    return DISPLAY_ORDER.index(name) if name in DISPLAY_ORDER else len(DISPLAY_ORDER)
 
 
 def pool_units(parts: list[dict[str, Any]]) -> dict[str, Any]:

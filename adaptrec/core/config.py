@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from adaptrec.core.validation import check_choice, check_float, check_int
 
 AGENT_NAMES = (
-    "llm-cosine",
+    "llm-cosine-seed",
     "popularity",
     "random",
     "oracle",
@@ -31,12 +31,19 @@ AGENT_NAMES = (
     "llm-cosine-hashing",
     "llm-cosine-random",
     "vw",
+    "llm-cosine",
 )
-DEFAULT_AGENTS = ("llm-cosine", "popularity", "random", "oracle")
+"""Every agent; an agent's position is its random-stream index (new agents go at the end, so
+adding one never changes another's results; the literal seed keeps the first agent's streams,
+which it had when it was called 'llm-cosine')."""
+DISPLAY_ORDER = ("llm-cosine", *AGENT_NAMES[:-1])
+"""The order of agents in tables and plots."""
+DEFAULT_AGENTS = ("llm-cosine", "llm-cosine-seed", "popularity", "random", "oracle")
 ENCODER_KINDS = ("minilm", "hashing")
 
 COMPARE_AGENTS = (
     "llm-cosine",
+    "llm-cosine-seed",
     "llm-cosine-hashing",
     "llm-cosine-random",
     "egreedy",
@@ -198,7 +205,7 @@ class LLMCosineConfig(_Config):
     """Hidden units of the predictor MLP."""
     projection_dim: int = 32
     """Width of the learned projections of user and item vectors fed to the MLP."""
-    epsilon: float = 0.05
+    epsilon: float = 0.0
     """Per-slot probability of showing a uniformly random item instead (exploration)."""
     user_decay: float = 0.9
     """Forgetting factor of the user-vector estimate per step (lower adapts faster to drift)."""
@@ -214,6 +221,35 @@ class LLMCosineConfig(_Config):
     so a liked item is not shown until the user is tired of it and skips it as if disliked."""
     updates_per_step: int = 1
     """Optimiser steps on each step's feedback."""
+    user_model: str = "ridge"
+    """How the user vector u is estimated: 'ridge' (a Bayesian ridge regression per user of
+    click on the item's language-model vector, in its top ``ridge_dim`` whitened principal
+    directions, with the population's regression as prior mean;
+    :mod:`adaptrec.agents.llm_cosine.user_model`) or 'rocchio' (the seed's decayed sum of
+    clicked minus skipped item vectors plus the population's click direction)."""
+    ridge_dim: int = 32
+    """Principal directions of the item vectors the ridge user model works in."""
+    ridge: float = 30.0
+    """Prior precision of the ridge user model: weight, in examined items, of the population
+    prior mean."""
+    forgetting: float = 0.99
+    """Per-step forgetting of the ridge user model (1 = never): evidence older than about
+    1 / (1 - forgetting) steps fades, so a changed taste is relearned without being announced."""
+    change_threshold: float = 0.0
+    """Change detection of the ridge user model (0 = off): a one-sided CUSUM of how far a
+    user's clicks fall below the estimate's predictions, ``sum(clip(x . theta, 0, 1) - y -
+    change_slack)`` over examined items; past this threshold the user's evidence is dropped
+    and the estimate restarts from the population prior."""
+    change_slack: float = 0.25
+    """Per examined item, the shortfall of clicks that the change detector ignores."""
+    ts_scale: float = 0.0
+    """Thompson sampling: the cosine uses a draw of the ridge user model's coefficients from
+    their posterior, scaled by this (0 = the posterior mean, no draw). Uniform ``epsilon``
+    exploration comes on top."""
+    item_bias: float = 5.0
+    """Per-item term in P(y|x): the item's shrunk log-odds of a click once examined, pooled
+    over users, added to the predictor's logit (which learns the rest). The value is the
+    shrinkage, in pseudo-examinations at the global click rate; 0 turns the term off."""
     center_items: bool = True
     """Subtract the catalog's mean item vector before the cosine. Texts written to one template
     (movie records, one-word topics) share a large common direction; with it, skips push the
@@ -230,10 +266,31 @@ class LLMCosineConfig(_Config):
         check_float("llm_cosine.prior_weight", self.prior_weight, low=0)
         check_int("llm_cosine.candidates", self.candidates, low=0)
         check_int("llm_cosine.updates_per_step", self.updates_per_step, low=0, high=100)
+        check_choice("llm_cosine.user_model", self.user_model, ("ridge", "rocchio"))
+        check_int("llm_cosine.ridge_dim", self.ridge_dim, low=1, high=4096)
+        check_float("llm_cosine.ridge", self.ridge, low=0, low_open=True)
+        check_float("llm_cosine.forgetting", self.forgetting, low=0, low_open=True, high=1)
+        check_float("llm_cosine.ts_scale", self.ts_scale, low=0)
+        check_float("llm_cosine.change_threshold", self.change_threshold, low=0)
+        check_float("llm_cosine.change_slack", self.change_slack, low=0, high=1)
+        check_float("llm_cosine.item_bias", self.item_bias, low=0)
         if not isinstance(self.center_items, bool):
             raise TypeError(f"llm_cosine.center_items must be a bool, got {self.center_items!r}")
         if not isinstance(self.avoid_recent, bool):
             raise TypeError(f"llm_cosine.avoid_recent must be a bool, got {self.avoid_recent!r}")
+
+
+def seed_agent_config(**overrides: Any) -> LLMCosineConfig:
+    """The seed agent as first built: a Rocchio user vector (decayed sum of clicked minus
+    skipped item vectors plus the population's click direction), no per-item term, 5% uniform
+    exploration; ``overrides`` replace further fields."""
+    values: dict[str, Any] = {
+        "user_model": "rocchio",
+        "item_bias": 0.0,
+        "ts_scale": 0.0,
+        "epsilon": 0.05,
+    }
+    return LLMCosineConfig(**{**values, **overrides})
 
 
 @dataclass(frozen=True)
@@ -381,6 +438,9 @@ class RunConfig(_Config):
     users: UserConfig = field(default_factory=UserConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     llm_cosine: LLMCosineConfig = field(default_factory=LLMCosineConfig)
+    llm_cosine_seed: LLMCosineConfig = field(default_factory=lambda: seed_agent_config())
+    """The literal seed agent ('llm-cosine-seed'): Rocchio user vector, no item term, uniform
+    epsilon exploration (:func:`seed_agent_config`)."""
     popularity: PopularityConfig = field(default_factory=PopularityConfig)
     bandits: BanditConfig = field(default_factory=BanditConfig)
 
@@ -408,6 +468,7 @@ class RunConfig(_Config):
             ("users", UserConfig),
             ("env", EnvConfig),
             ("llm_cosine", LLMCosineConfig),
+            ("llm_cosine_seed", LLMCosineConfig),
             ("popularity", PopularityConfig),
             ("bandits", BanditConfig),
         ):

@@ -33,6 +33,7 @@ from adaptrec.core.config import (
     UserConfig,
     default_run_config,
     halfway,
+    seed_agent_config,
 )
 from adaptrec.core.validation import check_choice
 
@@ -85,6 +86,9 @@ def _news_switch(n_users: int, n_steps: int, overrides: dict[str, Any]) -> RunCo
             "env": EnvConfig(slate_size=1, history_length=10, max_steps=n_steps),
             # No fatigue here, so no agent skips what it showed recently.
             "llm_cosine": LLMCosineConfig(epsilon=NEWS_EPSILON, candidates=0, avoid_recent=False),
+            "llm_cosine_seed": seed_agent_config(
+                epsilon=NEWS_EPSILON, candidates=0, avoid_recent=False
+            ),
             "popularity": PopularityConfig(epsilon=NEWS_EPSILON, avoid_recent=False),
             # Drift: the bandits forget (per visit of a reader at a time of day); the seed
             # agent's user vector already decays (llm_cosine.user_decay).

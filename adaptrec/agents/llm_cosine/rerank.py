@@ -35,13 +35,16 @@ def _user_matrix(pu_row, w_item, w_inter, matrix):
 
 
 @nb.njit(inline="always")
-def _probabilities(items, table, matrix, user_part_row, out_w, out_b, pv, hidden, logits, out):
+def _probabilities(
+    items, table, matrix, user_part_row, out_w, out_b, item_bias, pv, hidden, logits, out
+):  # fmt: skip
     """P(click) of each of ``items`` (``(C,)``) for one user into ``out`` (``(C,)`` float32).
 
     The hidden layer of all C candidates is one small matrix product, ``(C, r) @ (r, h)``, and
     the output layer one matrix-vector product, both by BLAS: a hand-written loop ran at a
     third of the speed (each multiply-add waited on the last one's store). ``pv`` ``(C, r)``,
-    ``hidden`` ``(C, h)`` and ``logits`` ``(C,)`` are scratch space.
+    ``hidden`` ``(C, h)`` and ``logits`` ``(C,)`` are scratch space; ``item_bias`` ``(N,)`` is
+    each item's offset of the logit.
     """
     c, h = hidden.shape
     r = pv.shape[1]
@@ -56,7 +59,8 @@ def _probabilities(items, table, matrix, user_part_row, out_w, out_b, pv, hidden
             hidden[m, i] = value if value > 0 else np.float32(0.0)
     np.dot(hidden, out_w, logits)
     for m in range(c):
-        out[m] = np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-(logits[m] + out_b))))
+        logit = logits[m] + out_b + item_bias[items[m]]
+        out[m] = np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-logit)))
 
 
 @nb.njit(inline="always")
@@ -75,19 +79,29 @@ def _scratch(c, shape):
 
 @nb.njit(inline="always")
 def _user_probabilities(
-    user, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, scratch
+    user, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, item_bias, scratch
 ):  # fmt: skip
     """P(click) of ``user``'s candidates (``(C,)`` float32, the last scratch array)."""
     matrix, pv, hidden, logits, p = scratch
     _user_matrix(pu[user], w_item, w_inter, matrix)
     _probabilities(
-        candidates[user], table, matrix, user_part[user], out_w, out_b, pv, hidden, logits, p
+        candidates[user],
+        table,
+        matrix,
+        user_part[user],
+        out_w,
+        out_b,
+        item_bias,
+        pv,
+        hidden,
+        logits,
+        p,
     )
     return p
 
 
 @nb.njit(cache=True, parallel=True)
-def fused_scores(cos, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b):
+def fused_scores(cos, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, item_bias):
     """``(B, C)`` float32 ``cos * P(click | slot 0)`` of each user's candidates.
 
     Args:
@@ -97,13 +111,24 @@ def fused_scores(cos, candidates, table, user_part, pu, w_item, w_inter, out_w, 
         user_part: ``(B, h)`` float32; pu: ``(B, r)`` float32 projected users.
         w_item, w_inter: ``(r, h)`` float32 blocks of the hidden layer (transposed).
         out_w: ``(h,)`` float32; out_b: float32.
+        item_bias: ``(N,)`` float32 per-item offset of the logit (zeros: none).
     """
     b, c = candidates.shape
     out = np.empty((b, c), dtype=np.float32)
     for user in nb.prange(b):
         scratch = _scratch(c, w_item.shape)
         p = _user_probabilities(
-            user, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, scratch
+            user,
+            candidates,
+            table,
+            user_part,
+            pu,
+            w_item,
+            w_inter,
+            out_w,
+            out_b,
+            item_bias,
+            scratch,
         )
         for m in range(c):
             out[user, m] = cos[user, m] * p[m]
@@ -121,7 +146,8 @@ def _mark(recent, history, user, value):
 
 @nb.njit(cache=True, parallel=True)
 def rerank_top_k(
-    cos, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, history, penalty, k
+    cos, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, item_bias, history,
+    penalty, k
 ):  # fmt: skip
     """The ``k`` best candidates by :func:`fused_scores`, best first, ties to the lower id.
 
@@ -140,7 +166,17 @@ def rerank_top_k(
         for user in range(chunk * b // chunks, (chunk + 1) * b // chunks):
             _mark(recent, history, user, True)
             p = _user_probabilities(
-                user, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, scratch
+                user,
+                candidates,
+                table,
+                user_part,
+                pu,
+                w_item,
+                w_inter,
+                out_w,
+                out_b,
+                item_bias,
+                scratch,
             )
             items = candidates[user]
             count = 0

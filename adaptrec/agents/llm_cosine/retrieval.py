@@ -27,6 +27,13 @@ def _clip(x):
     return min(max(x, np.float32(-1.0)), np.float32(1.0))
 
 
+@nb.njit(inline="always")
+def _score(row, i, clip, weights):
+    """The ranking value of item ``i``: its (clipped) score, times ``weights[i]`` if given."""
+    value = _clip(row[i]) if clip else row[i]
+    return value * weights[i] if weights.size else value
+
+
 _BINS = 512  # histogram bins of the sampled scores
 
 
@@ -64,11 +71,14 @@ def _kth_largest(work, count, k):
 
 
 @nb.njit(cache=True, parallel=True)
-def top_k_ids_with_scores(scores, c, clip):
+def top_k_ids_with_scores(scores, c, clip, weights):
     """:func:`top_k_ids` without its checks (compiled; the agent's hot path) and the
     (clipped) score of each kept item, ``(B, c)`` each: the
     second stage reads these instead of looking each candidate up in the ``(B, N)`` matrix
-    (a cache miss per candidate)."""
+    (a cache miss per candidate).
+
+    ``weights`` (``(N,)``, positive, or empty for none) rank by ``score * weights[i]``
+    instead; the returned scores are still the unweighted (clipped) ones."""
     b, n = scores.shape
     out = np.empty((b, c), dtype=np.int64)
     out_values = np.empty((b, c), dtype=scores.dtype)
@@ -89,7 +99,7 @@ def top_k_ids_with_scores(scores, c, clip):
                 m = 0
                 low, high = np.inf, -np.inf
                 for i in range(0, n, stride):
-                    value = _clip(row[i]) if clip else row[i]
+                    value = _score(row, i, clip, weights)
                     sample[m] = value
                     low, high = min(low, value), max(high, value)
                     m += 1
@@ -110,7 +120,7 @@ def top_k_ids_with_scores(scores, c, clip):
                     threshold = low
                 for i in range(n):  # branch-free compaction of the items at or above it
                     index[count] = i
-                    value = _clip(row[i]) if clip else row[i]
+                    value = _score(row, i, clip, weights)
                     count += value >= threshold
             if count < c:
                 for i in range(n):
@@ -120,21 +130,21 @@ def top_k_ids_with_scores(scores, c, clip):
             # it, and the lowest-index items equal to it until c are kept.
             for m in range(count):
                 i = index[m]
-                work[m] = _clip(row[i]) if clip else row[i]
+                work[m] = _score(row, i, clip, weights)
             kth = _kth_largest(work, count, c)
             above = 0
             for m in range(count):
                 i = index[m]
-                above += (_clip(row[i]) if clip else row[i]) > kth
+                above += _score(row, i, clip, weights) > kth
             ties = c - above
             kept = 0
             for m in range(count):
                 i = index[m]
-                value = _clip(row[i]) if clip else row[i]
+                value = _score(row, i, clip, weights)
                 if value > kth or (value == kth and ties > 0):
                     ties -= value == kth
                     out[r, kept] = i
-                    out_values[r, kept] = value
+                    out_values[r, kept] = _clip(row[i]) if clip else row[i]
                     kept += 1
     return out, out_values
 
@@ -154,4 +164,5 @@ def top_k_ids(scores: np.ndarray, c: int, clip: bool = False) -> np.ndarray:
     """
     check_array("scores", scores, shape=(None, None), kind="f", finite=True)
     check_int("c", c, low=1, high=scores.shape[1])
-    return top_k_ids_with_scores(np.ascontiguousarray(scores), c, clip)[0]
+    no_weights = np.empty(0, dtype=scores.dtype)
+    return top_k_ids_with_scores(np.ascontiguousarray(scores), c, clip, no_weights)[0]

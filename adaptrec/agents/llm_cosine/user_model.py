@@ -1,0 +1,267 @@
+"""The learned user vector of the llm-cosine agent: a Bayesian ridge regression per user in
+the language model's space, with a population prior, forgetting and posterior samples.
+
+A user's preference is ``theta`` over item features ``x_i = [W' (v_i - m), 1]``: the item's
+language-model vector ``v_i`` in its top ``dim`` principal directions, each scaled to unit
+variance (``W``, ``(d, dim)``), plus a constant (the user's base click rate). The estimate is
+the posterior mean of the ridge regression of click (1) against examined-and-skipped (0),
+
+    A = ridge I + sum x x',        b = sum y x,        theta = A^-1 (b + ridge theta_0),
+
+where ``theta_0``, the prior mean, is the same regression pooled over all users (what the
+population likes: a new user starts there, not at zero). Forgetting at rate ``f`` per step moves
+``A`` towards its prior and scales ``b``, ``A <- f A + (1 - f) ridge I``, ``b <- f b``, so
+evidence older than ~1/(1 - f) steps fades and a changed taste is relearned without being
+announced. The user vector handed to the cosine is ``u = W theta[:dim]`` (``(d,)``, in the
+language model's space): ``u . v_i = theta . x_i`` up to a per-user constant, so ranking by
+``cos(u, v)`` ranks by the regression's prediction. (The agent computes that cosine as
+``theta . (W' v_i) / |W theta|``, in the ``D``-dimensional space: :attr:`item_directions`
+and :attr:`gram`.)
+
+Thompson sampling draws ``theta~ = theta + scale L^-T z`` (``A = L L'``, ``z`` standard
+normal from counter-based uniforms keyed by user and step), so a user's draw does not depend on
+who else is in the batch. All per-user arithmetic is in compiled loops, one user per
+iteration, in a fixed order, and the pooled sums are single-threaded BLAS products: a user's
+numbers are the same in any batch and on any number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from adaptrec.agents.llm_cosine.parallel_blas import single_threaded_blas
+from adaptrec.core.features import principal_basis
+from adaptrec.core.rng import uniforms
+
+_LANE_SAMPLE = 23
+
+
+@nb.njit(cache=True, parallel=True)
+def _update_users(
+    a, b, cusum, ids, features, slates, clicked, examined, theta, forgetting, ridge, slack,
+    threshold,
+):  # fmt: skip
+    """Detect a change, forget, then add each examined slot ``(x, y)`` to its user's ``A``
+    and ``b`` in place.
+
+    ``a`` ``(U, D, D)``, ``b`` ``(U, D)`` and ``cusum`` ``(U,)`` float64 per-user state;
+    ``ids`` ``(B,)`` distinct user ids; ``slates`` ``(B, k)`` int64; ``clicked``,
+    ``examined`` ``(B, k)`` bool; ``theta`` ``(B, D)`` the coefficients the slates were
+    ranked with (empty rows: no detection). The detector is a one-sided CUSUM of
+    ``clip(x . theta, 0, 1) - y - slack`` over examined slots: clicks persistently below what
+    the estimate predicts. Past ``threshold`` (> 0) the user's evidence is dropped (back to
+    the population prior) before this step's is added.
+    """
+    dim = features.shape[1]
+    for row in nb.prange(len(ids)):
+        user = ids[row]
+        if threshold > 0 and theta.shape[0]:
+            total = cusum[user]
+            for slot in range(slates.shape[1]):
+                if examined[row, slot]:
+                    x = features[slates[row, slot]]
+                    predicted = 0.0
+                    for i in range(dim):
+                        predicted += x[i] * theta[row, i]
+                    predicted = min(max(predicted, 0.0), 1.0)
+                    y = 1.0 if clicked[row, slot] else 0.0
+                    total = max(0.0, total + predicted - y - slack)
+            if total > threshold:
+                total = 0.0
+                for i in range(dim):
+                    for j in range(dim):
+                        a[user, i, j] = 0.0
+                    a[user, i, i] = ridge
+                    b[user, i] = 0.0
+            cusum[user] = total
+        if forgetting < 1.0:
+            for i in range(dim):
+                for j in range(dim):
+                    a[user, i, j] *= forgetting
+                a[user, i, i] += (1.0 - forgetting) * ridge
+                b[user, i] *= forgetting
+        for slot in range(slates.shape[1]):
+            if examined[row, slot]:
+                x = features[slates[row, slot]]
+                y = 1.0 if clicked[row, slot] else 0.0
+                for i in range(dim):
+                    for j in range(dim):
+                        a[user, i, j] += x[i] * x[j]
+                    b[user, i] += y * x[i]
+
+
+@nb.njit(inline="always")
+def _cholesky(a, lower):
+    """``lower`` = the Cholesky factor of ``a`` (``(D, D)``; pivots floored at 1e-12)."""
+    n = a.shape[0]
+    for j in range(n):
+        total = a[j, j]
+        for m in range(j):
+            total -= lower[j, m] * lower[j, m]
+        pivot = math.sqrt(max(total, 1e-12))
+        lower[j, j] = pivot
+        for i in range(j + 1, n):
+            total = a[i, j]
+            for m in range(j):
+                total -= lower[i, m] * lower[j, m]
+            lower[i, j] = total / pivot
+        for i in range(j):
+            lower[i, j] = 0.0
+
+
+@nb.njit(inline="always")
+def _solve_lower(lower, rhs, out):
+    """``out = L^-1 rhs``."""
+    n = len(rhs)
+    for i in range(n):
+        total = rhs[i]
+        for m in range(i):
+            total -= lower[i, m] * out[m]
+        out[i] = total / lower[i, i]
+
+
+@nb.njit(inline="always")
+def _solve_upper(lower, rhs, out):
+    """``out = L'^-1 rhs``."""
+    n = len(rhs)
+    for i in range(n - 1, -1, -1):
+        total = rhs[i]
+        for m in range(i + 1, n):
+            total -= lower[m, i] * out[m]
+        out[i] = total / lower[i, i]
+
+
+@nb.njit(cache=True, parallel=True)
+def _posterior(a, b, ids, prior_mean, ridge, normals, scale, mean_out, sample_out):
+    """Posterior mean ``A^-1 (b + ridge theta_0)`` of each user into ``mean_out`` ``(B, D)``
+    and, if ``normals`` ``(B, D)`` has rows, a draw ``mean + scale L'^-1 z`` into
+    ``sample_out``."""
+    dim = prior_mean.shape[0]
+    for row in nb.prange(len(ids)):
+        user = ids[row]
+        lower = np.empty((dim, dim))
+        work = np.empty(dim)
+        rhs = np.empty(dim)
+        _cholesky(a[user], lower)
+        for i in range(dim):
+            rhs[i] = b[user, i] + ridge * prior_mean[i]
+        _solve_lower(lower, rhs, work)
+        _solve_upper(lower, work, mean_out[row])
+        if normals.shape[0]:
+            _solve_upper(lower, normals[row], work)
+            for i in range(dim):
+                sample_out[row, i] = mean_out[row, i] + scale * work[i]
+
+
+class RidgeUserModel:
+    """Per-user Bayesian ridge regressions over whitened language-model item features.
+
+    Args:
+        item_vectors: ``(N, d)`` float32 item vectors (the agent's, centred and unit).
+        dim: principal directions kept (``D = dim + 1`` features with the constant).
+        ridge: prior precision (strength of the population prior, in examined items).
+        forgetting: per-step forgetting factor in (0, 1] (1 = never forget).
+        seed_keys: the agent's :class:`~adaptrec.agents.base.UserKeys` (for the draws).
+
+    State: ``a_`` ``(U, D, D)`` and ``b_`` ``(U, D)`` float64 per user id seen, the pooled
+    ``pooled_a_`` ``(D, D)`` and ``pooled_b_`` ``(D,)``.
+    """
+
+    def __init__(
+        self,
+        item_vectors,
+        dim: int,
+        ridge: float,
+        forgetting: float,
+        seed_keys,
+        change_threshold: float = 0.0,
+        change_slack: float = 0.25,
+    ):
+        self.features, self.basis = principal_basis(item_vectors, dim)
+        self.dim = self.features.shape[1]
+        # u . v_i = theta . (W' v_i) and |u|^2 = theta' (W'W) theta: the cosine of u = W theta
+        # without leaving the D-dimensional space.
+        self.item_directions = (np.asarray(item_vectors, np.float64) @ self.basis).astype(
+            np.float32
+        )
+        self.gram = self.basis.T @ self.basis
+        self.ridge, self.forgetting = float(ridge), float(forgetting)
+        self.change_threshold, self.change_slack = float(change_threshold), float(change_slack)
+        self.cusum_ = np.zeros(0)
+        self._keys = seed_keys
+        self._eye = np.eye(self.dim)
+        self.a_ = np.zeros((0, self.dim, self.dim))
+        self.b_ = np.zeros((0, self.dim))
+        self.pooled_a_ = self.ridge * self._eye
+        self.pooled_b_ = np.zeros(self.dim)
+        self._prior: np.ndarray | None = None
+
+    def _grow(self, user_ids: np.ndarray) -> None:
+        top = int(user_ids.max()) + 1 if user_ids.size else 0
+        if top > len(self.a_):
+            extra = top - len(self.a_)
+            self.a_ = np.concatenate(
+                [self.a_, np.broadcast_to(self.ridge * self._eye, (extra, *self._eye.shape))]
+            )
+            self.b_ = np.concatenate([self.b_, np.zeros((extra, self.dim))])
+            self.cusum_ = np.concatenate([self.cusum_, np.zeros(extra)])
+
+    def prior_mean(self) -> np.ndarray:
+        """``(D,)`` float64: the pooled regression's coefficients (cached until an update)."""
+        if self._prior is None:
+            self._prior = np.linalg.solve(self.pooled_a_, self.pooled_b_)
+        return self._prior
+
+    def coefficients(
+        self, user_ids: np.ndarray, steps: np.ndarray | None = None, scale: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior means ``(B, D)`` float64 and, with ``steps`` and ``scale > 0``, Thompson
+        draws ``(B, D)`` (otherwise the means again)."""
+        ids = np.ascontiguousarray(user_ids, dtype=np.int64)
+        self._grow(ids)
+        mean = np.empty((len(ids), self.dim))
+        draw = steps is not None and scale > 0
+        if draw:
+            u = uniforms(self._keys(ids), steps, _LANE_SAMPLE, 2 * self.dim)
+            normals = np.sqrt(-2.0 * np.log1p(-u[:, : self.dim])) * np.cos(
+                2 * np.pi * u[:, self.dim :]
+            )
+            sample = np.empty_like(mean)
+        else:
+            normals, sample = np.empty((0, self.dim)), mean
+        _posterior(
+            self.a_, self.b_, ids, self.prior_mean(), self.ridge, normals, scale, mean, sample
+        )
+        return mean, sample
+
+    def to_item_space(self, theta: np.ndarray) -> np.ndarray:
+        """``(B, d)`` float32 user vectors ``W theta[:, :dim]`` in the items' space."""
+        with single_threaded_blas():
+            return (theta[:, :-1] @ self.basis.T).astype(np.float32)
+
+    def update(self, user_ids, slates, clicked, examined, theta=None) -> None:
+        """Learn from one step: ``slates`` ``(B, k)`` int64, ``clicked``/``examined`` bool;
+        ``theta`` ``(B, D)``, the posterior means the slates were ranked with, feeds the
+        change detector (computed here if not given)."""
+        ids = np.ascontiguousarray(user_ids, dtype=np.int64)
+        self._grow(ids)
+        slates = np.ascontiguousarray(slates, dtype=np.int64)
+        clicked = np.ascontiguousarray(clicked, dtype=np.bool_)
+        examined = np.ascontiguousarray(examined, dtype=np.bool_)
+        if self.change_threshold <= 0:
+            theta = np.empty((0, self.dim))
+        elif theta is None:
+            theta = self.coefficients(ids)[0]
+        _update_users(
+            self.a_, self.b_, self.cusum_, ids, self.features, slates, clicked, examined,
+            np.ascontiguousarray(theta, dtype=np.float64), self.forgetting, self.ridge,
+            self.change_slack, self.change_threshold,
+        )  # fmt: skip
+        rows = self.features[slates[examined]]  # (E, D)
+        with single_threaded_blas():  # one thread: the same sums on any machine or worker
+            self.pooled_a_ += rows.T @ rows
+            self.pooled_b_ += rows.T @ clicked[examined].astype(np.float64)
+        self._prior = None
