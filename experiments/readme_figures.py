@@ -8,7 +8,8 @@
 
 The summaries live in ``tests/golden/readme/`` (compact JSON): ``default_run.json`` and
 ``movielens.json`` are ``summary.json`` of ``adaptrec run`` and
-``adaptrec run --data movielens:../shared/data/ml-latest-small``; ``compare.json`` is
+``adaptrec run --data movielens:../shared/data/ml-latest-small
+--agents llm-cosine,llm-cosine-seed,linucb,lin-ts,popularity,random,oracle``; ``compare.json`` is
 ``compare_summary.json`` of ``adaptrec compare --workers 2``. Each README table sits between
 ``<!-- figures:NAME -->`` and ``<!-- /figures -->``; ``tests/test_readme_figures.py`` fails when
 a table differs from what this script makes of the committed summaries, so a stale table fails
@@ -43,7 +44,7 @@ def run_table(summary: dict[str, Any]) -> list[str]:
 
 
 def seed_headline(summary: dict[str, Any]) -> list[str]:
-    """The seed agent's headline sentence as a block quote, wrapped at 95 characters."""
+    """llm-cosine's headline sentence as a block quote, wrapped at 95 characters."""
     words, lines, line = summary["agents"]["llm-cosine"]["headline"].split(), [], ">"
     for word in words:
         if len(line) + 1 + len(word) > 95:

@@ -172,3 +172,30 @@ def test_change_detection_drops_a_users_evidence_once_clicks_fall_short_of_predi
     assert expected_at is not None and 1 <= expected_at <= 6  # not on the first miss
     assert fired_at == expected_at
     assert model.cusum_[1] == 0 and model.a_[1, 0, 0] > before[1, 0, 0]
+
+
+def test_the_item_term_is_each_items_shrunk_click_log_odds_against_the_global_rate():
+    # Catches: unexamined slots counted, clicks and examinations swapped, the shrinkage or
+    # the global rate left out, the seed agent given an item term.
+    from adaptrec.agents import LLMCosineAgent, StepBatch
+    from adaptrec.core.config import LLMCosineConfig, seed_agent_config
+
+    items = _items(8, n=30)
+    agent = LLMCosineAgent(items, 3, LLMCosineConfig(item_bias=4.0), seed=0)
+    slates = np.array([[3, 5, 7], [3, 5, 9]])
+    clicked = np.array([[True, False, False], [True, False, False]])
+    skipped = np.array([[False, True, False], [False, True, True]])  # 7 never examined
+    batch = StepBatch(
+        np.arange(2), np.zeros(2, np.int64), slates, clicked, skipped,
+        np.zeros((2, 3), np.float32), np.ones(2),
+    )  # fmt: skip
+    agent.update(batch)
+    rate = (2 + 1) / (5 + 2)  # 2 clicks in 5 examinations, Beta(1, 1)
+    expected = np.full(30, 0.0)
+    for item, clicks, examined in ((3, 2, 2), (5, 0, 2), (9, 0, 1)):
+        odds = (clicks + 4 * rate) / (examined - clicks + 4 * (1 - rate))
+        expected[item] = np.log(odds) - np.log(rate / (1 - rate))
+    np.testing.assert_allclose(agent.item_bias(), expected, rtol=1e-5, atol=1e-6)
+    seed = LLMCosineAgent(items, 3, seed_agent_config(), seed=0)
+    seed.update(batch)
+    assert (seed.item_bias() == 0).all()
