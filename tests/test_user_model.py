@@ -198,4 +198,4 @@ def test_the_item_term_is_each_items_shrunk_click_log_odds_against_the_global_ra
     np.testing.assert_allclose(agent.item_bias(), expected, rtol=1e-5, atol=1e-6)
     seed = LLMCosineAgent(items, 3, seed_agent_config(), seed=0)
     seed.update(batch)
-    assert (seed.item_bias() == 0).all()
+    assert (seed.item_bias() == 0).all() and seed.item_examined_.sum() == 0

@@ -134,6 +134,7 @@ class LLMCosineAgent:
         # Pooled per-item evidence of the item term: examinations and clicks, (N,) float64.
         self.item_examined_ = np.zeros(n_items)
         self.item_clicks_ = np.zeros(n_items)
+        self._unit_weights = np.ones(n_items, dtype=np.float32)
 
     # ---- state --------------------------------------------------------------------------
     def _grow(self, user_ids: np.ndarray) -> None:
@@ -226,9 +227,9 @@ class LLMCosineAgent:
     def _retrieval_weights(self) -> np.ndarray:
         """``(N,)`` float32 population click probability of each item (the item term alone, at
         the global rate), by which the first stage weighs the cosine so that it retrieves
-        what cos x P will rank high; empty (plain cosine) when the item term is off."""
+        what cos x P will rank high; ones (plain cosine) when the item term is off."""
         if self.config.item_bias == 0:
-            return np.empty(0, dtype=np.float32)
+            return self._unit_weights
         examined, clicks = self.item_examined_.sum(), self.item_clicks_.sum()
         rate = (clicks + 1.0) / (examined + 2.0)
         logit = self.item_bias() + np.float32(np.log(rate / (1.0 - rate)))
@@ -346,8 +347,9 @@ class LLMCosineAgent:
         slates = np.ascontiguousarray(batch.slates, dtype=np.int64)
         clicked = np.asarray(batch.clicked, dtype=bool)
         examined = clicked | np.asarray(batch.skipped, dtype=bool)
-        np.add.at(self.item_examined_, slates[examined], 1.0)
-        np.add.at(self.item_clicks_, slates[clicked], 1.0)
+        if self.config.item_bias > 0:
+            np.add.at(self.item_examined_, slates[examined], 1.0)
+            np.add.at(self.item_clicks_, slates[clicked], 1.0)
         if self.user_model is not None:
             self.user_model.update(ids, slates, clicked, examined, theta)
             return {"loss": loss_value}

@@ -29,9 +29,9 @@ def _clip(x):
 
 @nb.njit(inline="always")
 def _score(row, i, clip, weights):
-    """The ranking value of item ``i``: its (clipped) score, times ``weights[i]`` if given."""
-    value = _clip(row[i]) if clip else row[i]
-    return value * weights[i] if weights.size else value
+    """The ranking value of item ``i``: its (clipped) score times ``weights[i]`` (a multiply
+    by 1 for unweighted retrieval, which keeps the loops branch-free)."""
+    return (_clip(row[i]) if clip else row[i]) * weights[i]
 
 
 _BINS = 512  # histogram bins of the sampled scores
@@ -77,8 +77,9 @@ def top_k_ids_with_scores(scores, c, clip, weights):
     second stage reads these instead of looking each candidate up in the ``(B, N)`` matrix
     (a cache miss per candidate).
 
-    ``weights`` (``(N,)``, positive, or empty for none) rank by ``score * weights[i]``
-    instead; the returned scores are still the unweighted (clipped) ones."""
+    ``weights`` (``(N,)``, positive, of the scores' dtype; ones for plain retrieval) rank by
+    ``score * weights[i]`` instead; the returned scores are still the unweighted (clipped)
+    ones."""
     b, n = scores.shape
     out = np.empty((b, c), dtype=np.int64)
     out_values = np.empty((b, c), dtype=scores.dtype)
@@ -164,5 +165,5 @@ def top_k_ids(scores: np.ndarray, c: int, clip: bool = False) -> np.ndarray:
     """
     check_array("scores", scores, shape=(None, None), kind="f", finite=True)
     check_int("c", c, low=1, high=scores.shape[1])
-    no_weights = np.empty(0, dtype=scores.dtype)
-    return top_k_ids_with_scores(np.ascontiguousarray(scores), c, clip, no_weights)[0]
+    ones = np.ones(scores.shape[1], dtype=scores.dtype)
+    return top_k_ids_with_scores(np.ascontiguousarray(scores), c, clip, ones)[0]
