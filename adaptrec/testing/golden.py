@@ -37,7 +37,15 @@ from adaptrec.core.config import AGENT_NAMES, CatalogConfig, RunConfig, default_
 from adaptrec.envs.scenarios import scenario_config
 
 KERNEL_DEPENDENT = frozenset(
-    {"llm-cosine", "llm-cosine-hashing", "llm-cosine-random", "linucb", "lin-ts", "vw"}
+    {
+        "llm-cosine",
+        "llm-cosine-seed",
+        "llm-cosine-hashing",
+        "llm-cosine-random",
+        "linucb",
+        "lin-ts",
+        "vw",
+    }
 )
 """Agents whose trajectories depend on the CPU's BLAS/torch kernels (see the module doc)."""
 
@@ -74,9 +82,21 @@ def golden_configs(ml_path: str | os.PathLike[str] | None = None) -> dict[str, R
     return {"synthetic-drift": synthetic, "movielens": movielens, "news-switch": news}
 
 
+def _cpu_vendor() -> str:
+    """``GenuineIntel``, ``AuthenticAMD``, ... (empty where /proc/cpuinfo does not say)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def kernel_signature() -> dict[str, str]:
-    """The CPU kernels the float paths use here: architecture, OpenBLAS core type, torch's
-    CPU capability."""
+    """The CPU kernels the float paths use here: architecture, CPU vendor, OpenBLAS core type,
+    torch's CPU capability. (The vendor was added when an Intel and an AMD machine with the same
+    OpenBLAS and torch kernels were seen to round one agent differently.)"""
     import threadpoolctl
     import torch
 
@@ -87,6 +107,7 @@ def kernel_signature() -> dict[str, str]:
     )
     return {
         "machine": platform.machine(),
+        "vendor": _cpu_vendor(),
         "blas": ",".join(blas),
         "torch": str(torch.backends.cpu.get_cpu_capability()),
     }
