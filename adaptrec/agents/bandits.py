@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from adaptrec.agents.base import (
+    PerUserRows,
     StepBatch,
     UserKeys,
     demote,
@@ -39,22 +40,6 @@ from adaptrec.core.validation import check_array, check_int
 
 _LANE_EXPLORE, _LANE_SAMPLE = 21, 22
 _RECENT_PENALTY = 1e6
-
-
-class _PerUserRows:
-    """Arrays with one row per user id, grown on demand (new rows take ``fill``)."""
-
-    def __init__(self, shape: tuple[int, ...], fill: float | np.ndarray = 0.0) -> None:
-        self.shape, self.fill = shape, fill
-        self.data = np.zeros((0, *shape))
-
-    def grow(self, user_ids: np.ndarray) -> np.ndarray:
-        top = int(user_ids.max()) + 1 if user_ids.size else 0
-        if top > len(self.data):
-            extra = np.empty((top - len(self.data), *self.shape))
-            extra[...] = self.fill
-            self.data = np.concatenate([self.data, extra])
-        return self.data
 
 
 def _examined(batch: StepBatch) -> np.ndarray:
@@ -96,8 +81,8 @@ class _CountingBandit:
         self.slate_size = check_int("slate_size", slate_size, low=1, high=self.n_items)
         self.config = config or BanditConfig()
         self._keys = UserKeys(seed, agent_index)
-        self._clicks = _PerUserRows((n_items,))
-        self._trials = _PerUserRows((n_items,))
+        self._clicks = PerUserRows((n_items,))
+        self._trials = PerUserRows((n_items,))
         self.pooled_clicks_ = np.zeros(n_items)
         self.pooled_trials_ = np.zeros(n_items)
 
@@ -210,9 +195,9 @@ class LinearBanditAgent:
         self.slate_size = check_int("slate_size", slate_size, low=1, high=self.n_items)
         self._keys = UserKeys(seed, agent_index)
         eye = np.eye(self.dim)
-        self._a = _PerUserRows((self.dim, self.dim), self.config.ridge * eye)
-        self._a_inv = _PerUserRows((self.dim, self.dim), eye / self.config.ridge)
-        self._b = _PerUserRows((self.dim,))
+        self._a = PerUserRows((self.dim, self.dim), self.config.ridge * eye)
+        self._a_inv = PerUserRows((self.dim, self.dim), eye / self.config.ridge)
+        self._b = PerUserRows((self.dim,))
 
     def state(self, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(B, D, D)`` A^-1 and ``(B, D)`` b of ``user_ids`` (copies)."""

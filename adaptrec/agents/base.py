@@ -95,6 +95,22 @@ def observed_user_ids(observation: dict[str, np.ndarray]) -> np.ndarray:
     return ids.astype(np.int64, copy=False)
 
 
+class PerUserRows:
+    """Arrays with one row per user id, grown on demand (new rows take ``fill``)."""
+
+    def __init__(self, shape: tuple[int, ...], fill: float | np.ndarray = 0.0) -> None:
+        self.shape, self.fill = shape, fill
+        self.data = np.zeros((0, *shape))
+
+    def grow(self, user_ids: np.ndarray) -> np.ndarray:
+        top = int(user_ids.max()) + 1 if user_ids.size else 0
+        if top > len(self.data):
+            extra = np.empty((top - len(self.data), *self.shape))
+            extra[...] = self.fill
+            self.data = np.concatenate([self.data, extra])
+        return self.data
+
+
 class UserKeys:
     """Counter-RNG keys of an agent's per-user streams, grown on demand as new ids appear."""
 

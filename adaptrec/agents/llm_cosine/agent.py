@@ -105,8 +105,9 @@ class LLMCosineAgent:
         self.n_items, self.dim = n_items, dim
         self._items_t = torch.from_numpy(self.items)
         self._cosine_buffer: torch.Tensor | None = None
-        self._acted: tuple[np.ndarray, np.ndarray] | None = None
-        self._acted_theta: np.ndarray | None = None
+        # (ids, user vectors for P, ridge means) of the last act: state is unchanged until
+        # the update that follows, which reuses them.
+        self._acted: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
         torch_seed = int(seed_sequence(seed, Component.AGENT, agent_index).generate_state(1)[0])
         self.predictor = BehaviorPredictor(
             dim,
@@ -134,7 +135,8 @@ class LLMCosineAgent:
         # Pooled per-item evidence of the item term: examinations and clicks, (N,) float64.
         self.item_examined_ = np.zeros(n_items)
         self.item_clicks_ = np.zeros(n_items)
-        self._unit_weights = np.ones(n_items, dtype=np.float32)
+        # (item term (N,) float32, retrieval weights (N,) float32), until the counts change.
+        self._item_term: tuple[np.ndarray, np.ndarray] | None = None
 
     # ---- state --------------------------------------------------------------------------
     def _grow(self, user_ids: np.ndarray) -> None:
@@ -157,19 +159,45 @@ class LLMCosineAgent:
         self._grow(user_ids)
         return self.user_sums_[user_ids] + self.config.prior_weight * self.population_prior()
 
+    def _item_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """The item term and the retrieval weights (see :meth:`item_bias`), computed once per
+        change of the counts: act reads them twice and update once."""
+        if self._item_term is None:
+            strength = self.config.item_bias
+            if strength == 0:
+                bias = np.zeros(self.n_items, dtype=np.float32)
+                weights = np.ones(self.n_items, dtype=np.float32)  # plain cosine retrieval
+            else:
+                examined, clicks = self.item_examined_.sum(), self.item_clicks_.sum()
+                rate = (clicks + 1.0) / (examined + 2.0)
+                odds = (self.item_clicks_ + strength * rate) / (
+                    self.item_examined_ - self.item_clicks_ + strength * (1.0 - rate)
+                )
+                bias = (np.log(odds) - np.log(rate / (1.0 - rate))).astype(np.float32)
+                # The item's shrunk click rate: sigmoid(bias + the global log-odds).
+                logit = bias + np.float32(np.log(rate / (1.0 - rate)))
+                weights = (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+            self._item_term = (bias, weights)
+        return self._item_term
+
     def item_bias(self) -> np.ndarray:
         """``(N,)`` float32 per-item logit offset of P(y|x): each item's click log-odds once
         examined, shrunk towards the global rate by ``config.item_bias`` pseudo-examinations,
         minus the global log-odds (zeros when the term is off)."""
-        strength = self.config.item_bias
-        if strength == 0:
-            return np.zeros(self.n_items, dtype=np.float32)
-        examined, clicks = self.item_examined_.sum(), self.item_clicks_.sum()
-        rate = (clicks + 1.0) / (examined + 2.0)
-        odds = (self.item_clicks_ + strength * rate) / (
-            self.item_examined_ - self.item_clicks_ + strength * (1.0 - rate)
-        )
-        return (np.log(odds) - np.log(rate / (1.0 - rate))).astype(np.float32)
+        return self._item_terms()[0]
+
+    def _retrieval_weights(self) -> np.ndarray:
+        """``(N,)`` float32 population click probability of each item (the item term alone, at
+        the global rate), by which the first stage weighs the cosine so that it retrieves
+        what cos x P will rank high; ones (plain cosine) when the item term is off."""
+        return self._item_terms()[1]
+
+    def _buffer(self, rows: int) -> np.ndarray:
+        """``(rows, N)`` float32 view of the cosine buffer kept between steps: a fresh 40 MB
+        result (B=1,024, N=10,000) costs page faults on every step."""
+        if self._cosine_buffer is None or len(self._cosine_buffer) < rows:
+            self._cosine_buffer = torch.empty(rows, self.n_items)
+        return self._cosine_buffer[:rows].numpy()
 
     # ---- act ----------------------------------------------------------------------------
     def _cosine_rows(self, users: np.ndarray, project_items: bool = False) -> np.ndarray:
@@ -186,9 +214,7 @@ class LLMCosineAgent:
         if project_items:
             weight = self.predictor.item_projection.weight.detach().numpy()
             left = np.concatenate([left, weight])
-        if self._cosine_buffer is None or len(self._cosine_buffer) < len(left):
-            self._cosine_buffer = torch.empty(len(left), self.n_items)
-        out = self._cosine_buffer[: len(left)].numpy()
+        out = self._buffer(len(left))
         matmul_into(left, self.items.T, out)
         if project_items:
             table = torch.from_numpy(np.ascontiguousarray(out[b:].T))
@@ -224,17 +250,6 @@ class LLMCosineAgent:
         )
         return torch.sigmoid(logits + torch.from_numpy(self.item_bias()[candidates])).numpy()
 
-    def _retrieval_weights(self) -> np.ndarray:
-        """``(N,)`` float32 population click probability of each item (the item term alone, at
-        the global rate), by which the first stage weighs the cosine so that it retrieves
-        what cos x P will rank high; ones (plain cosine) when the item term is off."""
-        if self.config.item_bias == 0:
-            return self._unit_weights
-        examined, clicks = self.item_examined_.sum(), self.item_clicks_.sum()
-        rate = (clicks + 1.0) / (examined + 2.0)
-        logit = self.item_bias() + np.float32(np.log(rate / (1.0 - rate)))
-        return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
-
     def _ridge_cosine_rows(self, theta: np.ndarray, project_items: bool) -> np.ndarray:
         """``(B, N)`` float32 cos(u, v) for ``u = W theta[:, :-1]`` (``theta`` ``(B, D)``
         float64), computed in the ridge model's ``D``-dimensional space: ``u . v_i =
@@ -246,24 +261,24 @@ class LLMCosineAgent:
         directions = theta[:, :-1]
         norms = np.sqrt(np.einsum("bi,ij,bj->b", directions, model.gram, directions))
         left = (directions / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
-        if self._cosine_buffer is None or len(self._cosine_buffer) < len(left):
-            self._cosine_buffer = torch.empty(len(left), self.n_items)
-        out = self._cosine_buffer[: len(left)].numpy()
+        out = self._buffer(len(left))
         matmul_into(left, model.item_directions.T, out)
         if project_items:
             self.predictor.item_table(self._items_t)
         return out
 
     def _act_cosines(self, ids: np.ndarray, steps: np.ndarray, project_items: bool):
-        """The user vectors for P (``(B, d)`` float32, the estimate) and the ``(B, N)``
-        cosines ranked (of the estimate, or of a Thompson draw from its posterior)."""
+        """The ``(B, N)`` cosines ranked (of the estimate, or of a Thompson draw from its
+        posterior); remembers the user vectors for P (``(B, d)`` float32, the estimate) and
+        the ridge means for the update."""
         if self.user_model is None:
             users = self.user_vectors(ids)
-            return users, self._cosine_rows(users, project_items)
+            self._acted = (ids.copy(), users, None)
+            return self._cosine_rows(users, project_items)
         mean, draw = self.user_model.coefficients(ids, steps, self.config.ts_scale)
-        self._acted_theta = mean
         users = normalise_rows(self.user_model.to_item_space(mean))
-        return users, self._ridge_cosine_rows(draw, project_items)
+        self._acted = (ids.copy(), users, mean)
+        return self._ridge_cosine_rows(draw, project_items)
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
@@ -272,8 +287,8 @@ class LLMCosineAgent:
         two_stage = 0 < n_candidates < self.n_items and n_candidates >= self.slate_size
         per_user = n_candidates if two_stage else self.n_items
         # The predictor needs the whole projected catalog when the candidates cover it.
-        users, cos = self._act_cosines(ids, steps, len(ids) * per_user >= self.n_items)
-        self._acted = (ids.copy(), users)  # state is unchanged until update: reuse them there
+        cos = self._act_cosines(ids, steps, len(ids) * per_user >= self.n_items)
+        users = self._acted[1]
         if two_stage:
             # Exact top-C of the clipped cosine, ids ascending within a row (which keeps "ties
             # to the lower id" in the re-ranking below); the clip is applied on the fly.
@@ -317,11 +332,10 @@ class LLMCosineAgent:
     def update(self, batch: StepBatch) -> dict[str, float]:
         ids = batch.user_ids
         # The vectors the slates were made with (kept from act when it was these users).
-        acted = self._acted
+        acted, self._acted = self._acted, None
         same = acted is not None and np.array_equal(acted[0], ids)
         users = torch.from_numpy(acted[1] if same else self.user_vectors(ids))
-        theta = self._acted_theta if same else None
-        self._acted = self._acted_theta = None
+        theta = acted[2] if same else None
         loss_value = float("nan")
         if self.config.updates_per_step:
             slates = torch.from_numpy(np.ascontiguousarray(batch.slates, dtype=np.int64))
@@ -350,6 +364,7 @@ class LLMCosineAgent:
         if self.config.item_bias > 0:
             np.add.at(self.item_examined_, slates[examined], 1.0)
             np.add.at(self.item_clicks_, slates[clicked], 1.0)
+            self._item_term = None
         if self.user_model is not None:
             self.user_model.update(ids, slates, clicked, examined, theta)
             return {"loss": loss_value}

@@ -32,6 +32,7 @@ import math
 import numba as nb
 import numpy as np
 
+from adaptrec.agents.base import PerUserRows
 from adaptrec.agents.llm_cosine.parallel_blas import single_threaded_blas
 from adaptrec.core.features import principal_basis
 from adaptrec.core.rng import uniforms
@@ -190,24 +191,33 @@ class RidgeUserModel:
         self.gram = self.basis.T @ self.basis
         self.ridge, self.forgetting = float(ridge), float(forgetting)
         self.change_threshold, self.change_slack = float(change_threshold), float(change_slack)
-        self.cusum_ = np.zeros(0)
         self._keys = seed_keys
-        self._eye = np.eye(self.dim)
-        self.a_ = np.zeros((0, self.dim, self.dim))
-        self.b_ = np.zeros((0, self.dim))
-        self.pooled_a_ = self.ridge * self._eye
+        eye = np.eye(self.dim)
+        self._a = PerUserRows((self.dim, self.dim), self.ridge * eye)
+        self._b = PerUserRows((self.dim,))
+        self._cusum = PerUserRows(())
+        self.pooled_a_ = self.ridge * eye
         self.pooled_b_ = np.zeros(self.dim)
         self._prior: np.ndarray | None = None
 
     def _grow(self, user_ids: np.ndarray) -> None:
-        top = int(user_ids.max()) + 1 if user_ids.size else 0
-        if top > len(self.a_):
-            extra = top - len(self.a_)
-            self.a_ = np.concatenate(
-                [self.a_, np.broadcast_to(self.ridge * self._eye, (extra, *self._eye.shape))]
-            )
-            self.b_ = np.concatenate([self.b_, np.zeros((extra, self.dim))])
-            self.cusum_ = np.concatenate([self.cusum_, np.zeros(extra)])
+        for rows in (self._a, self._b, self._cusum):
+            rows.grow(user_ids)
+
+    @property
+    def a_(self) -> np.ndarray:
+        """``(U, D, D)`` float64: each user id's ``A`` (the prior's for ids not yet seen)."""
+        return self._a.data
+
+    @property
+    def b_(self) -> np.ndarray:
+        """``(U, D)`` float64: each user id's ``b``."""
+        return self._b.data
+
+    @property
+    def cusum_(self) -> np.ndarray:
+        """``(U,)`` float64: each user id's change-detector statistic."""
+        return self._cusum.data
 
     def prior_mean(self) -> np.ndarray:
         """``(D,)`` float64: the pooled regression's coefficients (cached until an update)."""
