@@ -76,7 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--users", type=int, help=f"simulated users (default {RunConfig.n_users})")
     run.add_argument("--steps", type=int, help=f"steps per user (default {RunConfig.n_steps})")
-    run.add_argument("--agents", help=f"comma-separated, from {','.join(AGENT_NAMES)}")
+    run.add_argument(
+        "--agents",
+        help=f"comma-separated: built in ({','.join(AGENT_NAMES)}) or installed plugins "
+        "(entry-point group adaptrec.agents)",
+    )
     run.add_argument(
         "--data",
         help="synthetic (default) or movielens:PATH - real movies, users calibrated from the "
@@ -297,7 +301,9 @@ def _compare(args: argparse.Namespace) -> int:
     from adaptrec.envs.scenarios import SCENARIOS
 
     scenarios = parse_choices("--scenarios", args.scenarios or ",".join(SCENARIOS), SCENARIOS)
-    agents = parse_choices("--agents", args.agents or ",".join(COMPARE_AGENTS), COMPARE_AGENTS)
+    from adaptrec.agents.registry import names
+
+    agents = parse_choices("--agents", args.agents or ",".join(COMPARE_AGENTS), names())
     try:
         seeds = tuple(int(part) for part in args.seeds.split(",") if part.strip())
     except ValueError:

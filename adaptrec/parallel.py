@@ -87,9 +87,11 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
         ) from err
 
 
-def _simulate_shard_task(config_json, agent_name, catalog, item_vectors, user_ids):
+def _simulate_shard_task(config_json, agent_name, catalog, item_vectors, user_ids, plugins):
+    from adaptrec.agents.registry import register_all
     from adaptrec.rollout import simulate_shard
 
+    register_all(plugins)  # agents registered from Python in the driver (cloudpickled)
     config = RunConfig.from_json(config_json)  # simulate_shard uses its torch_threads
     return simulate_shard(config, agent_name, catalog, item_vectors, user_ids)
 
@@ -107,10 +109,12 @@ def ray_shard_runner(max_retries: int = 3):
         item_vectors: np.ndarray,
         shards: list[np.ndarray],
     ) -> Iterator[pa.Table]:
+        from adaptrec.agents.registry import registered
+
         catalog_ref, vectors_ref = ray.put(catalog), ray.put(item_vectors)  # once per run
-        config_json = config.to_json()
+        config_json, plugins = config.to_json(), registered()
         pending = [
-            task.remote(config_json, agent_name, catalog_ref, vectors_ref, users)
+            task.remote(config_json, agent_name, catalog_ref, vectors_ref, users, plugins)
             for users in shards
         ]
         for reference in pending:  # in shard order, whatever finishes first
@@ -119,12 +123,17 @@ def ray_shard_runner(max_retries: int = 3):
     return run
 
 
-def _tune_trial(params: dict, configs: dict[str, str], out_dir: str, metrics: Callable) -> None:
+def _tune_trial(
+    params: dict, configs: dict[str, str], out_dir: str, metrics: Callable, plugins: dict
+) -> None:
     """One Tune trial: the run of ``configs[params["trial"]]`` into ``out_dir/trial=<id>``,
     reporting ``metrics(summary)``."""
     from ray import tune
 
+    from adaptrec.agents.registry import register_all
     from adaptrec.runner import run_experiment
+
+    register_all(plugins)
 
     trial_id = params["trial"]
     config = RunConfig.from_json(configs[trial_id])
@@ -152,9 +161,15 @@ def tune_grid(
     connect(address, num_cpus=num_cpus)
     from ray import tune
 
+    from adaptrec.agents.registry import registered
+
     trainable = tune.with_resources(
         tune.with_parameters(
-            _tune_trial, configs=configs, out_dir=str(out_dir.resolve()), metrics=metrics
+            _tune_trial,
+            configs=configs,
+            out_dir=str(out_dir.resolve()),
+            metrics=metrics,
+            plugins=registered(),
         ),
         {"cpu": 1},
     )

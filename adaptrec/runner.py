@@ -35,10 +35,13 @@ def run_experiment(
     Resumable: agents whose complete log is already in ``out_dir`` are not run again. Returns
     the summary dict (also written to ``out_dir/summary.json``).
     """
+    from adaptrec.agents.registry import check_known
     from adaptrec.core.encoders import make_encoder
     from adaptrec.report import build_report
 
     say = on_event or (lambda message: None)
+    for name in config.agents:  # an unknown name fails before any output
+        check_known(name)
     if config.source.kind == "movielens":  # a wrong directory fails before any output
         from adaptrec.data.movielens import DataFormatError, detect_format
 

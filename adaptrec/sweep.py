@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from adaptrec.agents.registry import check_known
 from adaptrec.analysis.summary import METRICS
 from adaptrec.core.config import (
-    AGENT_NAMES,
     RunConfig,
     default_run_config,
     merge_trees,
@@ -99,7 +99,7 @@ def load_sweep(path: str | os.PathLike[str], smoke: bool = False) -> Sweep:
     if unknown:
         raise ValueError(f"unknown sweep key {unknown[0]!r}; allowed: {', '.join(_KEYS)}")
     name = str(data.get("name", path.stem))
-    agent = check_choice("agent", data.get("agent", "llm-cosine"), AGENT_NAMES)
+    agent = check_known(data.get("agent", "llm-cosine"), "agent")
     metric = check_choice("metric", data.get("metric", "share_of_oracle"), METRICS)
     mode = check_choice("mode", data.get("mode", "max"), ("max", "min"))
     seeds = data.get("seeds", [0])

@@ -100,7 +100,7 @@ def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_
     ("args", "message"),
     [
         (["run", "--users", "0"], "n_users must be >= 1, got 0"),
-        (["run", "--agents", "random,bandit"], "agents must be one of"),
+        (["run", "--agents", "random,bandit"], "agents must name a built-in agent"),
         (["run", "--encoder", "/no/such/model"], "--encoder must be minilm, hashing or a model"),
         (["run", "--steps", "10"], "window must be <= n_steps=10, got 20"),
         (["run", "--users", "many"], "argument --users: invalid int value: 'many'"),

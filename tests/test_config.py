@@ -30,7 +30,7 @@ def test_unknown_field_names_the_path_and_the_allowed_fields():
     [
         ({"n_users": 0}, "n_users must be >= 1, got 0"),
         ({"threshold": 1.5}, "threshold must be <= 1, got 1.5"),
-        ({"agents": ["random", "nope"]}, "agents must be one of .*; got 'nope'"),
+        ({"agents": ["random", "No pe"]}, "agents must be 1-64 characters .*, got 'No pe'"),
         ({"users": {"drift": "sudden"}}, "users.drift must be one of 'none', 'abrupt', 'gradual'"),
         ({"env": {"slate_size": 0}}, r"env.slate_size must be >= 1, got 0"),
         ({"n_steps": 500}, r"env.max_steps must be >= n_steps=500, got 300"),

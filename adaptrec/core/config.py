@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from adaptrec.core.validation import check_choice, check_float, check_int
+from adaptrec.core.validation import check_agent_name, check_choice, check_float, check_int
 
 AGENT_NAMES = (
     "llm-cosine-seed",
@@ -450,8 +450,8 @@ class RunConfig(_Config):
         check_int("seed", self.seed, low=0, high=2**63 - 1)
         if isinstance(self.agents, str) or not isinstance(self.agents, tuple) or not self.agents:
             raise TypeError(f"agents must be a non-empty tuple of names, got {self.agents!r}")
-        for name in self.agents:
-            check_choice("agents", name, AGENT_NAMES)
+        for name in self.agents:  # which names exist is the registry's to say, at run time
+            check_agent_name(name, "agents")
         if len(set(self.agents)) != len(self.agents):
             raise ValueError(f"agents must not repeat a name, got {self.agents!r}")
         if not isinstance(self.encoder, str) or not self.encoder:

@@ -7,6 +7,7 @@ Every message names the argument, says what was expected and shows what arrived,
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -111,3 +112,17 @@ def check_slate_fits(slate_size: int, n_items: int) -> None:
         raise ValueError(
             f"env.slate_size must be <= the catalog's {n_items} items, got {slate_size}"
         )
+
+
+_AGENT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def check_agent_name(name: Any, argument: str = "name") -> str:
+    """``name`` if it can name an agent (and its log file ``steps/<name>.parquet``), else
+    ``ValueError``."""
+    if not isinstance(name, str) or not _AGENT_NAME.match(name):
+        raise ValueError(
+            f"{argument} must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a "
+            f"letter or digit, got {name!r}"
+        )
+    return name
