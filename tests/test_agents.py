@@ -210,7 +210,7 @@ def test_bad_inputs_at_the_agent_boundary_are_named():
         LLMCosineAgent(np.ones((2, 2), np.float32), 3)
     with pytest.raises(ValueError, match="observation must be a dict with a 'user_id' entry"):
         RandomAgent(10, 2).act({"step": np.array([0])})
-    with pytest.raises(ValueError, match="agent must name a built-in agent .* got 'bandit'"):
+    with pytest.raises(ValueError, match=r"agent must name a built-in agent .* got 'bandit'"):
         make_agent("bandit", None, np.ones((3, 2)), None)
 
 
