@@ -223,21 +223,11 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     # Imported after every cheap check: the runner loads torch (seconds), so a mistyped
     # option answers at once.
+    from adaptrec.parallel import shard_runner_for
     from adaptrec.run_folder import default_out_dir
     from adaptrec.runner import run_experiment
 
-    shard_runner = None
-    if args.workers > 1 or args.address:
-        if config.shard_size == 0 or config.shard_size >= config.n_users:
-            raise ValueError(
-                f"--workers {args.workers} needs --shard-size smaller than --users "
-                f"({config.n_users}), e.g. --shard-size {max(1, config.n_users // 4)}: shards, "
-                "not workers, define the results, so any number of workers gives the same run"
-            )
-        from adaptrec.parallel import connect, ray_shard_runner
-
-        connect(args.address, num_cpus=args.workers if not args.address else None)
-        shard_runner = ray_shard_runner()
+    shard_runner = shard_runner_for(config, args.workers, args.address)
     out = args.out or default_out_dir(config)
     console = Console(stderr=True)
     started = time.perf_counter()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -70,6 +71,23 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict:
     return ray.cluster_resources()
 
 
+def shard_runner_for(config: RunConfig, workers: int = 1, address: str | None = None):
+    """The shard runner for ``workers`` CPUs (``None``: in this process), connecting to Ray
+    when ``workers > 1`` or an ``address`` is given; checks the config has shards to share."""
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"--workers must be an integer >= 1, got {workers!r}")
+    if workers == 1 and not address:
+        return None
+    if config.shard_size == 0 or config.shard_size >= config.n_users:
+        raise ValueError(
+            f"--workers {workers} needs --shard-size smaller than --users "
+            f"({config.n_users}), e.g. --shard-size {max(1, config.n_users // 4)}: shards, "
+            "not workers, define the results, so any number of workers gives the same run"
+        )
+    connect(address, num_cpus=workers if not address else None)
+    return ray_shard_runner()
+
+
 def _check_reachable(address: str, timeout: float = 3.0) -> None:
     """Fail fast (Ray itself retries for minutes) when ``host:port`` does not answer."""
     target = address.split("://", 1)[-1]
@@ -85,6 +103,26 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
             "`ray start --head` runs there and that this machine can reach its port, or omit "
             "--address for a local run"
         ) from err
+
+
+def shippable_plugins() -> dict[str, Callable]:
+    """The agents registered from Python, ready to travel to Ray workers: a factory whose
+    module is not part of an installed distribution (a script, a notebook, a folder on
+    ``sys.path``) is pickled by value, since a worker could not import it by name."""
+    from importlib.metadata import packages_distributions
+
+    from ray import cloudpickle
+
+    from adaptrec.agents.registry import registered
+
+    plugins = registered()
+    installed = packages_distributions()
+    for factory in plugins.values():
+        module = sys.modules.get(getattr(factory, "__module__", None) or "")
+        by_name = module is None or module.__name__ == "__main__"  # __main__ goes by value
+        if not by_name and module.__name__.split(".")[0] not in installed:
+            cloudpickle.register_pickle_by_value(module)
+    return plugins
 
 
 def _simulate_shard_task(config_json, agent_name, catalog, item_vectors, user_ids, plugins):
@@ -109,10 +147,8 @@ def ray_shard_runner(max_retries: int = 3):
         item_vectors: np.ndarray,
         shards: list[np.ndarray],
     ) -> Iterator[pa.Table]:
-        from adaptrec.agents.registry import registered
-
         catalog_ref, vectors_ref = ray.put(catalog), ray.put(item_vectors)  # once per run
-        config_json, plugins = config.to_json(), registered()
+        config_json, plugins = config.to_json(), shippable_plugins()
         pending = [
             task.remote(config_json, agent_name, catalog_ref, vectors_ref, users, plugins)
             for users in shards
@@ -161,15 +197,13 @@ def tune_grid(
     connect(address, num_cpus=num_cpus)
     from ray import tune
 
-    from adaptrec.agents.registry import registered
-
     trainable = tune.with_resources(
         tune.with_parameters(
             _tune_trial,
             configs=configs,
             out_dir=str(out_dir.resolve()),
             metrics=metrics,
-            plugins=registered(),
+            plugins=shippable_plugins(),
         ),
         {"cpu": 1},
     )
