@@ -1,19 +1,68 @@
 """Generic RL libraries on adaptrec: the ``SlateRecRL-v0`` env of a run's world, and a trained
 policy back as an adaptrec agent, measured by the report like any other.
 
->>> config = rl_run_config(n_items=100, n_users=200, n_steps=100)       # doctest: +SKIP
->>> env = gym.make("adaptrec/SlateRecRL-v0", **env_kwargs(config, vectors))  # train on it
->>> adaptrec.run(config, agents=[("ppo", policy_factory(predict)), "random"])  # doctest: +SKIP
+Example (``experiments/ppo_sb3.py`` is the whole of it)::
+
+    config = rl_run_config(n_items=100, n_users=200, n_steps=100)
+    vectors = item_vectors_of(config)
+    env = gym.make("adaptrec/SlateRecRL-v0", **env_kwargs(config, vectors))  # train on it
+    adaptrec.run(config, agents=[("ppo", policy_factory(predict)), "random"])
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from adaptrec.agents.base import StepBatch
 from adaptrec.core.config import CatalogConfig, EnvConfig, RunConfig, default_run_config
-from adaptrec.envs.rl_env import RL_ENV_DEFAULTS, Policy, RLPolicyAgent
+from adaptrec.envs.rl_env import RL_ENV_DEFAULTS, RLObservation, SlateDecoder
+
+Policy = Callable[[dict[str, np.ndarray]], Any]
+"""A batched RL policy: RL observations ``(B, ...)`` per key -> ``(B, ...)`` actions."""
+
+
+class RLPolicyAgent:
+    """An adaptrec agent that shows the slates of a policy trained on ``SlateRecRL-v0``.
+
+    ``act`` builds the RL observations of the B users (:class:`RLObservation`), asks the
+    policy for their actions and decodes them (:class:`SlateDecoder`); ``update`` learns
+    nothing (the policy was trained beforehand). ``history_length`` and ``action`` must be
+    those the policy was trained with; the run's ``env.slate_size`` must be, too.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        policy: Policy,
+        item_vectors: np.ndarray,
+        slate_size: int,
+        history_length: int,
+        action: str = "query",
+        history_embeddings: bool = True,
+    ) -> None:
+        self.name, self.policy = name, policy
+        self.observe = RLObservation(item_vectors, slate_size, history_length, history_embeddings)
+        self.decode = SlateDecoder(action, item_vectors, slate_size)
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        history = observation["items"].shape[1]
+        if history < self.observe.history_length:
+            raise ValueError(
+                f"env.history_length must be >= the policy's {self.observe.history_length}, "
+                f"got {history}"
+            )
+        cut = {
+            key: value[:, : self.observe.history_length] if value.ndim == 3 else value
+            for key, value in observation.items()
+        }
+        return self.decode(self.policy(self.observe(cut)))
+
+    def update(self, batch: StepBatch) -> dict[str, float]:
+        return {}
+
 
 TRAINING_USERS = 1_000_000
 """Training episodes use users from this id on, so a policy is never evaluated (adaptrec's
@@ -63,6 +112,7 @@ def env_kwargs(
         "catalog_seed": config.seed,
         "user_id": first_user,
         "user_stride": user_stride,
+        "world_seed": config.seed,  # the run's world, whatever seeds a library passes
     }
 
 

@@ -182,6 +182,14 @@ def test_example_agent_runs_by_entry_point_cli_and_python_with_the_same_rows(
     expected = rows(one.paths["steps/item-knn"])
     assert rows(two.paths["steps/item-knn"]) == expected  # 2 Ray workers, identical rows
     assert rows(tmp_path / "cli" / "steps" / "item-knn.parquet") == expected  # entry point
+    compare = subprocess.run(
+        [str(ADAPTREC), "compare", "--agents", "item-knn,random", "--scenarios", "cold-start",
+         "--smoke", "--seeds", "0", "--out", str(tmp_path / "compare")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert compare.returncode == 0, compare.stderr
+    assert re.search(r"^\| item-knn \| 0\.\d+", (tmp_path / "compare" / "compare.md").read_text(),
+                     re.MULTILINE)  # fmt: skip
     bad = subprocess.run(
         [str(ADAPTREC), "run", "--agents", "item-knm", *size, "--out", str(tmp_path / "bad")],
         capture_output=True, text=True, env=env, timeout=600,

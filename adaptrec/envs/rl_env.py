@@ -13,24 +13,23 @@ dynamics, same seeds) and changes only the interface:
   the item embeddings of the history (:class:`RLObservation`); ``FlattenObservation`` turns
   them into one vector.
 
-The same two pieces turn a policy trained here into an adaptrec agent (:func:`policy_agent`),
+The same two pieces turn a policy trained here into an adaptrec agent
+(:class:`adaptrec.rl.RLPolicyAgent`),
 so ``adaptrec.run`` measures it with the report's metrics beside the built-in agents.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from adaptrec.agents.base import StepBatch, batch_observation
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import CatalogConfig, EnvConfig, UserConfig
-from adaptrec.core.validation import check_array, check_choice
+from adaptrec.core.validation import check_array, check_choice, check_int
 from adaptrec.envs.slate_env import SlateRecEnv
 
 ACTION_KINDS = ("query", "scores", "slate")
@@ -210,7 +209,10 @@ class SlateRecRLEnv(gym.Env):
     ``encoder``, ``"minilm"`` or ``"hashing"``, cached under ``cache_dir``);
     ``history_embeddings`` (include ``hist_embeddings``; default True); and
     ``SlateRec-v0``'s ``env``, ``users``, ``catalog``, ``catalog_seed``, ``user_id``,
-    ``user_stride``.
+    ``user_stride``; ``world_seed``: if set, the users are always those of a run with this
+    root seed (the population's shared taste is drawn from it), and ``reset(seed=s)`` only
+    restarts the user sequence and seeds the action space, so every sub-env of a vector env
+    that a library seeds ``s, s+1, ...`` trains in the same world.
 
     ## Version History
     * v0: initial version.
@@ -239,7 +241,10 @@ class SlateRecRLEnv(gym.Env):
         catalog_seed: int = 0,
         user_id: int = 0,
         user_stride: int = 1,
+        world_seed: int | None = None,
     ) -> None:
+        self.world_seed = None if world_seed is None else check_int("world_seed", world_seed, low=0)
+        self._started = False
         if env is None:
             env = EnvConfig(**RL_ENV_DEFAULTS)
         self.user_env = SlateRecEnv(env, users, catalog, catalog_seed, user_id, user_stride)
@@ -260,13 +265,16 @@ class SlateRecRLEnv(gym.Env):
         self.observation_space = self.observe.space
 
     def _observation(self, observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {
-            key: value[0] for key, value in self.observe(batch_observation(observation)).items()
-        }
+        batched = {key: np.asarray(value)[None, ...] for key, value in observation.items()}
+        return {key: value[0] for key, value in self.observe(batched).items()}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        observation, info = self.user_env.reset(seed=seed, options=options)
+        users_seed = seed
+        if self.world_seed is not None:  # the world is fixed; seeds only restart its users
+            users_seed = self.world_seed if seed is not None or not self._started else None
+        self._started = True
+        observation, info = self.user_env.reset(seed=users_seed, options=options)
         return self._observation(observation), info
 
     def step(self, action: Any):
@@ -275,47 +283,3 @@ class SlateRecRLEnv(gym.Env):
         info["slate"] = slate
         info["replaced_slots"] = self.decoder.replaced_[0].copy()
         return self._observation(observation), reward, terminated, truncated, info
-
-
-Policy = Callable[[dict[str, np.ndarray]], Any]
-"""A batched RL policy: RL observations ``(B, ...)`` per key -> ``(B, ...)`` actions."""
-
-
-class RLPolicyAgent:
-    """An adaptrec agent that shows the slates of a policy trained on ``SlateRecRL-v0``.
-
-    ``act`` builds the RL observations of the B users (:class:`RLObservation`), asks the
-    policy for their actions and decodes them (:class:`SlateDecoder`); ``update`` learns
-    nothing (the policy was trained beforehand). ``history_length`` and ``action`` must be
-    those the policy was trained with; the run's ``env.slate_size`` must be, too.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        policy: Policy,
-        item_vectors: np.ndarray,
-        slate_size: int,
-        history_length: int,
-        action: str = "query",
-        history_embeddings: bool = True,
-    ) -> None:
-        self.name, self.policy = name, policy
-        self.observe = RLObservation(item_vectors, slate_size, history_length, history_embeddings)
-        self.decode = SlateDecoder(action, item_vectors, slate_size)
-
-    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        history = observation["items"].shape[1]
-        if history < self.observe.history_length:
-            raise ValueError(
-                f"env.history_length must be >= the policy's {self.observe.history_length}, "
-                f"got {history}"
-            )
-        cut = {
-            key: value[:, : self.observe.history_length] if value.ndim == 3 else value
-            for key, value in observation.items()
-        }
-        return self.decode(self.policy(self.observe(cut)))
-
-    def update(self, batch: StepBatch) -> dict[str, float]:
-        return {}
