@@ -1,10 +1,10 @@
 """PPO (RLlib) on ``adaptrec/SlateRecRL-v0``, then measured by adaptrec's report.
 
     pip install -c constraints-cpu.txt -e '.[rl]'
-    python experiments/ppo_rllib.py          # a few minutes on 2 cores
+    python experiments/ppo_rllib.py          # ~5 min on 2 cores
 
 The same world and protocol as ``experiments/ppo_sb3.py`` (train on users 1,000,000 on with
-the "query" action; evaluate the frozen, deterministic policy on users 0..199 beside random
+the "slate" action; evaluate the frozen, deterministic policy on users 0..199 beside random
 and the seed agent), with RLlib's PPO on its new API stack. RLlib's default model takes one
 vector, so the env is wrapped in ``FlattenObservation`` and the evaluation flattens the same
 way.
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--users", type=int, default=200, help="evaluation users")
     parser.add_argument("--steps", type=int, default=100, help="steps per user (episode)")
-    parser.add_argument("--action", default="query", choices=("query", "scores", "slate"))
+    parser.add_argument("--action", default="slate", choices=("query", "scores", "slate"))
     parser.add_argument("--batch", type=int, default=1024, help="env steps per PPO iteration")
     parser.add_argument("--gamma", type=float, default=0.99, help="discount")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,12 +1,14 @@
 """PPO (Stable-Baselines3) on ``adaptrec/SlateRecRL-v0``, then measured by adaptrec's report.
 
     pip install -c constraints-cpu.txt -e '.[rl]'
-    python experiments/ppo_sb3.py            # ~3 min on 2 cores
+    python experiments/ppo_sb3.py            # ~2 min on 2 cores
 
 Trains PPO on a 100-item world (users 1,000,000 on: never the evaluation's users), with the
-"query" action: the policy outputs a vector in the MiniLM item space and sees the top 5 items
-by dot product. Then ``adaptrec.run`` simulates users 0..199 under the trained policy (frozen,
-deterministic), the random agent and the seed agent, and prints adaptrec's adaptation table.
+"slate" action: five item ids (``MultiDiscrete``; a repeated id is replaced by the next free
+one). ``--action query`` (a vector in the MiniLM item space; the top 5 items by dot product)
+and ``--action scores`` learn less here (see the README). Then ``adaptrec.run`` simulates users
+0..199 under the trained policy (frozen, deterministic), the random agent and the seed agent,
+and prints adaptrec's adaptation table.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--users", type=int, default=200, help="evaluation users")
     parser.add_argument("--steps", type=int, default=100, help="steps per user (episode)")
-    parser.add_argument("--action", default="query", choices=("query", "scores", "slate"))
+    parser.add_argument("--action", default="slate", choices=("query", "scores", "slate"))
     parser.add_argument("--envs", type=int, default=4, help="parallel training episodes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gamma", type=float, default=0.99, help="discount")
