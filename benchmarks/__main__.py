@@ -12,6 +12,11 @@ Workloads (sizes from the throughput issue):
      act + update, so the figure is conservative)
   5. one gym.make env (1,000 items, slate 10, random slates): steps/s, quiet and with one
      busy-loop process beside it that the benchmark starts and stops itself
+  6. memory per simulated user at N=10,000 items (state bytes beyond the shared catalog)
+  7. the env at RecSim NG's sizes: 100, 1,000 and 10,000 users x 100 docs and 1,000 x 1,000,
+     slate 2, 100 steps, random slates
+  8. loaded variants of 1 and 4: with one busy-loop process beside them; 4 also under the
+     thread settings a run uses (``torch_threads``: 1 torch and 1 numba thread by default)
 
 Each figure is the median over repeats. The roofline is the float32 matrix-multiply rate
 measured in the same run (numpy and torch, the higher). Each workload starts after a one-second
@@ -42,13 +47,14 @@ from adaptrec.core.config import (
     CatalogConfig,
     EnvConfig,
     LLMCosineConfig,
+    RunConfig,
     UserConfig,
     seed_agent_config,
 )
 from adaptrec.core.rng import Component, user_keys
 from adaptrec.envs import UserPopulation
 from adaptrec.logs import StepWriter
-from adaptrec.rollout import interact, log_columns
+from adaptrec.rollout import interact, log_columns, torch_threads
 
 
 def median_seconds(run: Callable[[], None], repeats: int) -> float:
@@ -230,6 +236,45 @@ def single_env_steps(quick: bool) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def memory_per_user(n_items: int = 10_000) -> float:
+    """Bytes of simulator state per user beyond the shared catalog: the growth of every array
+    the population holds from 256 to 512 users, per added user."""
+
+    def state_bytes(n_users: int) -> int:
+        users = population(n_users, n_items, 10, max_steps=100)
+        owners = {}  # views (utility_, ...) share their buffer's memory: count each buffer once
+        for value in vars(users).values():
+            if isinstance(value, np.ndarray):
+                while isinstance(value.base, np.ndarray):
+                    value = value.base
+                owners[id(value)] = value.nbytes
+        return sum(owners.values())
+
+    return (state_bytes(512) - state_bytes(256)) / 256
+
+
+RECSIM_SIZES = ((100, 100), (1_000, 100), (10_000, 100), (1_000, 1_000))
+"""(users, docs) of RecSim NG's published batched benchmark; slate 2, 100 steps."""
+
+
+def recsim_sizes(quick: bool) -> dict[str, float]:
+    """User-steps/s of the batched env at RecSim NG's sizes (slate 2, 100 steps)."""
+    out = {}
+    for n_users, n_docs in RECSIM_SIZES:
+        users = population(n_users, n_docs, 2, max_steps=10**6)
+        pool = random_slate_pool(n_users, n_docs, 2, 100)
+        users.step(pool[0])  # compile / warm up
+
+        def run(users=users, pool=pool) -> None:
+            for slates in pool:
+                users.step(slates)
+
+        settle()
+        seconds = median_seconds(run, 2 if quick else 5)
+        out[f"{n_users} x {n_docs}"] = n_users * len(pool) / seconds
+    return out
+
+
 @contextlib.contextmanager
 def busy_core() -> Iterator[None]:
     """One CPU-bound process (``while True: pass``) running beside the block: the "loaded"
@@ -320,6 +365,30 @@ def main() -> None:
         loaded = single_env_steps(args.quick)
     report("5 single gym env (N=1000)", "steps/s, 1 busy core", loaded, "1/s")
     report("5 single gym env (N=1000)", "loaded / quiet", loaded / quiet, "", "target >= 0.4")
+    report("6 memory per user (N=10000)", "state bytes", memory_per_user(), "B", "target <= 4,096")
+    for size, rate in recsim_sizes(args.quick).items():
+        report(f"7 env, RecSim NG size {size}", "user-steps/s", rate, "1/s")
+    with busy_core():
+        loaded_env = env_alone(args.quick)
+        loaded_latency = single_user_latency(args.quick)
+        with torch_threads(RunConfig.torch_threads):  # as a run drives the agent
+            run_latency = single_user_latency(args.quick)
+    report("8 env alone (B=4096), loaded", "user-steps/s", loaded_env["user_steps_per_s"], "1/s")
+    report(
+        "8 env alone (B=4096), loaded",
+        "quiet / loaded",
+        env["user_steps_per_s"] / loaded_env["user_steps_per_s"],
+        "",
+        "target <= 2.5",
+    )
+    report("8 one user, loaded", "p99 latency", loaded_latency["p99_ms"], "ms", "target <= 10 ms")
+    report(
+        "8 one user, loaded, run's threads",
+        "p99 latency",
+        run_latency["p99_ms"],
+        "ms",
+        "target <= 10 ms",
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump({"peak_gflops": peaks, "figures": figures}, file, indent=2)

@@ -208,6 +208,54 @@ BENCHMARK_ROWS = (
         " steps/s",
         ">= 40% of quiet",
     ),
+    (
+        "6. simulator state per user, N=10,000 (beyond the shared catalog)",
+        "6 memory per user (N=10000)",
+        "state bytes",
+        "{:,.0f}",
+        " bytes",
+        "<= 4,096 (issue 16)",
+    ),
+    *(
+        (
+            f"7. env at RecSim NG's size {size} (users x docs), slate 2, 100 steps",
+            f"7 env, RecSim NG size {size}",
+            "user-steps/s",
+            "{:.2f} M",
+            " user-steps/s",
+            f">= 10x RecSim NG ({peer})",
+        )
+        for size, peer in (
+            ("100 x 100", "244k"),
+            ("1000 x 100", "294k"),
+            ("10000 x 100", "345k"),
+            ("1000 x 1000", "79k"),
+        )
+    ),
+    (
+        "8. workload 1 with one busy-loop process beside it",
+        "8 env alone (B=4096), loaded",
+        "quiet / loaded",
+        "{:.2f}x",
+        " slower than quiet",
+        "<= 2.5x",
+    ),
+    (
+        "8. workload 4 with one busy-loop process beside it",
+        "8 one user, loaded",
+        "p99 latency",
+        "{:.1f}",
+        " ms p99",
+        "<= 10 ms",
+    ),
+    (
+        "8. the same, under a run's threads (1 torch, 1 numba)",
+        "8 one user, loaded, run's threads",
+        "p99 latency",
+        "{:.2f}",
+        " ms p99",
+        "<= 10 ms",
+    ),
 )
 
 
@@ -222,7 +270,8 @@ def benchmark_table() -> list[str]:
             return float(run["peak_gflops"][metric])
         for figure in run["figures"]:
             if figure["workload"] == workload and figure["metric"] == metric:
-                scale = 1e-6 if metric == "user-steps/s" and workload.startswith("1 ") else 1.0
+                millions = workload.startswith(("1 ", "7 "))
+                scale = 1e-6 if metric == "user-steps/s" and millions else 1.0
                 return scale * float(figure["value"])
         raise ValueError(f"benchmark run lacks {workload!r} / {metric!r}")
 
