@@ -177,7 +177,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
 
         config = scenario_config(args.scenario, users, steps)
     else:
-        sized = {"n_users": users, "n_steps": steps}
+        # The window must fit the run, so a short run's --window shapes the base too.
+        sized = {"n_users": users, "n_steps": steps, "window": sizes.get("window")}
         config = default_run_config(**{k: v for k, v in sized.items() if isinstance(v, int)})
     tree = config.to_dict()
     for dotted, value in assignments:

@@ -175,6 +175,14 @@ def test_a_config_file_with_an_unknown_field_is_named(tmp_path):
     assert "unknown config field users.fatigue; allowed:" in result.stderr
 
 
+def test_a_short_run_with_a_window_that_fits_is_accepted():
+    # The window must fit the run, so a short run's --window shapes the base config, too.
+    result = adaptrec("run", "--steps", "10", "--window", "5", "--show-config")
+    assert result.returncode == 0, result.stderr
+    shown = RunConfig.from_json(result.stdout)
+    assert (shown.n_steps, shown.window) == (10, 5)
+
+
 def test_show_config_round_trips_and_matches_the_experiment_file():
     result = adaptrec("run", "--show-config")
     assert result.returncode == 0
