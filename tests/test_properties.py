@@ -275,3 +275,32 @@ def test_identical_seeds_give_identical_parquet_logs(seed, agent):
     propensity = a["propensity"].to_numpy(zero_copy_only=False)
     known = ~np.isnan(propensity)  # null (NaN here) only where there is no closed form
     assert np.all((propensity[known] > 0) & (propensity[known] <= 1))
+
+
+@given(
+    st.integers(1, 40).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(0, 3), min_size=n, max_size=n),  # few values: many ties
+            st.integers(1, n),
+            st.integers(1, 4),
+            st.integers(0, 2**16),
+        )
+    )
+)
+def test_popularity_ranking_equals_the_top_k_of_demoted_counts(case):
+    """PopularityAgent ranks once and skips each user's shown items: exactly the (B, N) top-k
+    of the counts with the shown items demoted below every other item (ties to the lower id)."""
+    from adaptrec.agents.base import demote, shown_in_history
+    from adaptrec.agents.baselines import first_unshown
+
+    counts, k, depth, seed = case
+    counts = np.asarray(counts, dtype=np.float64)
+    n = len(counts)
+    rng = np.random.default_rng(seed)
+    history = rng.integers(-1, n, size=(6, depth, 3))  # repeats and empty slots included
+    expected = top_k(
+        demote(np.broadcast_to(counts, (6, n)), shown_in_history(history, n), counts.max() + 1),
+        k,
+    )
+    order = np.argsort(-counts, kind="stable")
+    np.testing.assert_array_equal(first_unshown(order, history, k), expected)

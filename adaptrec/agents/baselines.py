@@ -7,13 +7,10 @@ import numpy as np
 from adaptrec.agents.base import (
     StepBatch,
     UserKeys,
-    demote,
     explore,
     observed_user_ids,
     random_slates,
-    shown_in_history,
 )
-from adaptrec.core.ranking import top_k
 from adaptrec.core.validation import check_float, check_int
 from adaptrec.envs.population import Population
 
@@ -71,14 +68,16 @@ class PopularityAgent:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
-        counts = np.broadcast_to(self.clicks_, (len(ids), self.n_items))
+        # One ranking of the shared counts (ties to the lower id) for all users; each user
+        # takes the first k items of it not in the observed history, then the shown ones in
+        # the same order. That is exactly the top-k of the counts with recent items demoted
+        # below every other, in O(N log N + B k H) instead of a (B, N) top-k per step (which
+        # was two thirds of a 10,000-user x 10,000-item run).
+        order = np.argsort(-self.clicks_, kind="stable")
         if self.avoid_recent and "items" in observation:
-            # More than the largest count: a recently shown item ranks below every other one.
-            penalty = self.clicks_.max() + 1.0
-            counts = demote(counts, shown_in_history(observation["items"], self.n_items), penalty)
-        slates = top_k(
-            np.ascontiguousarray(counts, dtype=np.float64), self.slate_size, validate=False
-        )
+            slates = first_unshown(order, np.asarray(observation["items"]), self.slate_size)
+        else:
+            slates = np.tile(order[: self.slate_size], (len(ids), 1))
         return explore(
             slates,
             self._keys(ids),
@@ -92,6 +91,23 @@ class PopularityAgent:
     def update(self, batch: StepBatch) -> dict[str, float]:
         np.add.at(self.clicks_, batch.slates[batch.clicked], 1.0)
         return {}
+
+
+def first_unshown(order: np.ndarray, history: np.ndarray, k: int) -> np.ndarray:
+    """Per user, the first ``k`` items of ``order`` not in the user's history, then the shown
+    ones in ``order``'s order: ``(B, k)`` int64.
+
+    Args:
+        order: ``(N,)`` int item ids, best first.
+        history: ``(B, H, k')`` int item ids of the last H slates, -1 where empty.
+    """
+    history = history.reshape(len(history), -1)
+    # At most H k' items are shown, so the first k + H k' of the order always hold k unshown
+    # ones (or the whole catalog, where the shown ones follow in order).
+    block = order[: min(len(order), k + history.shape[1])]
+    shown = (block[None, :, None] == history[:, None, :]).any(axis=2)  # (B, m)
+    first = np.argsort(shown, axis=1, kind="stable")[:, :k]  # unshown first, order kept
+    return block[first].astype(np.int64)
 
 
 class OracleAgent:
