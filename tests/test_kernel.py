@@ -109,3 +109,18 @@ def test_step_work_does_not_touch_unshown_items():
     pop.step(np.tile(np.arange(5), (6, 1)))
     changed = np.nonzero((pop.fatigue_level_ != before).any(axis=0))[0]
     assert changed.tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("n_users", [5, 70])  # the serial and the parallel path
+def test_compiled_utility_has_the_bits_of_the_numpy_topic_by_topic_sum(n_users):
+    # The population's utilities (and so every golden trace) depend on these exact bits: a
+    # fused multiply-add or a reordered sum would change them.
+    rng = np.random.default_rng(n_users)
+    preference = rng.normal(0, 2.5, (n_users, 20))
+    topics = rng.dirichlet(np.ones(20) * 0.3, 5000)  # (N, T), more items than one block
+    item_term = rng.normal(-2, 0.5, 5000)
+    expected = np.broadcast_to(item_term, (n_users, 5000)).copy()
+    for topic, column in enumerate(np.ascontiguousarray(topics.T)):
+        expected += preference[:, topic : topic + 1] * column
+    got = kernel.utility_rows(preference, np.ascontiguousarray(topics.T), item_term)
+    assert np.array_equal(got, expected)

@@ -163,6 +163,52 @@ def index_top_lists(rows, state, top, order):
                 top[b, m, field] = state[b, item, field]
 
 
+@nb.njit(inline="always")
+def _utility_user(b, preference, topic_columns, item_term, out):
+    # Topic by topic in order, item by item: the same operations, in the same order, as
+    # UserPopulation's numpy form (product rounded, then sum), so the same bits; in blocks of
+    # items that stay in cache, where numpy streams the whole (B, N) array once per topic.
+    n_items, n_topics = item_term.shape[0], topic_columns.shape[0]
+    for start in range(0, n_items, 2048):
+        stop = min(n_items, start + 2048)
+        for i in range(start, stop):
+            out[b, i] = item_term[i]
+        for t in range(n_topics):
+            weight = preference[b, t]
+            for i in range(start, stop):
+                out[b, i] += weight * topic_columns[t, i]
+
+
+@nb.njit(cache=True, parallel=True)
+def _utility_parallel(preference, topic_columns, item_term, out):
+    for b in nb.prange(preference.shape[0]):
+        _utility_user(b, preference, topic_columns, item_term, out)
+
+
+@nb.njit(cache=True)
+def _utility_serial(preference, topic_columns, item_term, out):
+    for b in range(preference.shape[0]):
+        _utility_user(b, preference, topic_columns, item_term, out)
+
+
+def utility_rows(
+    preference: np.ndarray, topic_columns: np.ndarray, item_term: np.ndarray
+) -> np.ndarray:
+    """``(B, N)`` float64 base utilities: ``item_term + sum_t preference[:, t] * topics[:, t]``,
+    summed topic by topic in order (batch-independent bits).
+
+    Args:
+        preference: ``(B, T)`` float64.
+        topic_columns: ``(T, N)`` float64, the catalog's topics transposed, contiguous.
+        item_term: ``(N,)`` float64.
+    """
+    preference = np.ascontiguousarray(preference, dtype=np.float64)
+    out = np.empty((preference.shape[0], item_term.shape[0]))
+    big = preference.shape[0] >= PARALLEL_MIN_USERS
+    (_utility_parallel if big else _utility_serial)(preference, topic_columns, item_term, out)
+    return out
+
+
 PARALLEL_MIN_USERS = 64
 """Below this many users a step runs serially: a parallel launch wakes numba's whole thread
 team, which costs more than the work for a few users and, with another process on the cores,

@@ -216,11 +216,9 @@ class UserPopulation:
         return np.where(self.drifts_, self.users.drift_step, -1)
 
     def _utility(self, preference: np.ndarray) -> np.ndarray:
-        # Per user, topic by topic in order (envs.model.base_utility): batch-independent.
-        utility = np.broadcast_to(self.item_term, (len(preference), self.n_items)).copy()
-        for topic, column in enumerate(self._topic_columns):
-            utility += preference[:, topic : topic + 1] * column
-        return utility
+        # Per user, topic by topic in order (envs.model.base_utility): batch-independent; the
+        # compiled form has the bits of the numpy sum (tested) at a third of its time.
+        return kernel.utility_rows(preference, self._topic_columns, self.item_term)
 
     # ---- respond ------------------------------------------------------------------------
     def _rows(self, rows: np.ndarray | None) -> np.ndarray:
