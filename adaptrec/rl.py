@@ -11,6 +11,7 @@ Example (``experiments/ppo_sb3.py`` is the whole of it)::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -132,6 +133,38 @@ def policy_factory(policy: Policy, action: str = "query", *, history_embeddings:
         )
 
     return factory
+
+
+BASELINES = ("random", "llm-cosine-seed", "oracle")
+"""What a trained policy is measured beside: chance, the seed agent and the upper bound."""
+
+
+def evaluate_policy(
+    config: RunConfig,
+    name: str,
+    policy: Policy,
+    action: str = "query",
+    out: str | os.PathLike[str] = "runs/policy",
+    *,
+    history_embeddings: bool = False,
+):
+    """Measure a trained ``policy`` on ``config``'s users beside :data:`BASELINES` with
+    ``adaptrec.run`` (into ``out``); returns the :class:`adaptrec.api.RunResult`.
+
+    A rerun into the same folder keeps finished agents' logs, but a policy is new each time it
+    is trained, so its own log from an earlier call is removed first (the baselines' are kept).
+    """
+    from adaptrec.api import run
+    from adaptrec.logs import steps_path
+
+    steps_path(out, name).unlink(missing_ok=True)
+    factory = policy_factory(policy, action, history_embeddings=history_embeddings)
+    return run(
+        config,
+        agents=[(name, factory), *BASELINES],
+        out=out,
+        overwrite=True,  # a run of another size in ``out`` is replaced
+    )
 
 
 def item_vectors_of(config: RunConfig, cache_dir: str | None = None) -> np.ndarray:

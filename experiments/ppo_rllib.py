@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -25,8 +24,7 @@ from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.tune.registry import register_env
 
-import adaptrec
-from adaptrec.rl import env_kwargs, item_vectors_of, policy_factory, rl_run_config
+from adaptrec.rl import env_kwargs, evaluate_policy, item_vectors_of, rl_run_config
 
 
 def main() -> None:
@@ -92,20 +90,7 @@ def main() -> None:
         dist = module.get_inference_action_dist_cls().from_logits(out["action_dist_inputs"])
         return dist.to_deterministic().sample().numpy()
 
-    # A rerun into the same folder keeps finished agents' logs; this policy is new, so its
-    # log from an earlier training must go (the baselines' logs are reused).
-    (Path(args.out) / "steps" / "ppo-rllib.parquet").unlink(missing_ok=True)
-    result = adaptrec.run(
-        config,
-        agents=[
-            ("ppo-rllib", policy_factory(predict, args.action)),
-            "random",
-            "llm-cosine-seed",
-            "oracle",
-        ],
-        out=args.out,
-        overwrite=True,  # a run of another size in --out is replaced
-    )
+    result = evaluate_policy(config, "ppo-rllib", predict, args.action, args.out)
     algo.stop()
     ray.shutdown()
     print(result.table())

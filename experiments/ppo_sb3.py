@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import torch
@@ -23,8 +22,7 @@ from gymnasium.wrappers import FilterObservation
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-import adaptrec
-from adaptrec.rl import env_kwargs, item_vectors_of, policy_factory, rl_run_config
+from adaptrec.rl import env_kwargs, evaluate_policy, item_vectors_of, rl_run_config
 
 
 def main() -> None:
@@ -81,20 +79,7 @@ def main() -> None:
             observation = {key: observation[key] for key in keys}
         return model.predict(observation, deterministic=True)[0]
 
-    # A rerun into the same folder keeps finished agents' logs; this policy is new, so its
-    # log from an earlier training must go (the baselines' logs are reused).
-    (Path(args.out) / "steps" / "ppo.parquet").unlink(missing_ok=True)
-    result = adaptrec.run(
-        config,
-        agents=[
-            ("ppo", policy_factory(predict, args.action)),
-            "random",
-            "llm-cosine-seed",
-            "oracle",
-        ],
-        out=args.out,
-        overwrite=True,  # a run of another size in --out is replaced
-    )
+    result = evaluate_policy(config, "ppo", predict, args.action, args.out)
     print(result.table())
     print(f"wrote {result.out_dir}; wall time {time.perf_counter() - started:.0f} s")
 

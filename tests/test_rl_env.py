@@ -194,3 +194,17 @@ def test_ppo_examples_train_and_print_adaptrecs_table(script, agent, extra, tmp_
     assert {agent, "random", "llm-cosine-seed", "oracle"} <= rows
     table = pq.read_table(tmp_path / "run" / "steps" / f"{agent}.parquet")
     assert table.num_rows == 6 * 20 * 5
+
+
+def test_evaluating_a_retrained_policy_replaces_only_its_own_log(tmp_path):
+    from adaptrec.rl import evaluate_policy
+
+    config = rl_run_config(n_items=40, n_users=3, n_steps=20, encoder="hashing")
+    vectors = item_vectors_of(config)
+    first = evaluate_policy(config, "pi", lambda obs: np.tile(vectors[0], (3, 1)), out=tmp_path)
+    baseline = pq.read_table(first.paths["steps/random"])
+    before = pq.read_table(first.paths["steps/pi"]).column("item").to_pylist()[:5]
+    second = evaluate_policy(config, "pi", lambda obs: np.tile(-vectors[0], (3, 1)), out=tmp_path)
+    after = pq.read_table(second.paths["steps/pi"]).column("item").to_pylist()[:5]
+    assert before != after  # the new policy was run, not the old log kept
+    assert pq.read_table(second.paths["steps/random"]).equals(baseline)

@@ -38,5 +38,4 @@ def make_agent(
 ) -> Agent:
     """Build agent ``name`` (built in, registered or a plugin) for a run. ``population`` is
     the run's Population (the oracle reads its hidden state; no other agent sees it)."""
-    registry.check_known(name, "agent")
-    return registry.make_agent(name, config, item_vectors, population.catalog, population)
+    return registry.make_agent(name, config, item_vectors, population)

@@ -189,11 +189,7 @@ def factory_of(name: str) -> Factory:
 
 
 def make_agent(
-    name: str,
-    config: RunConfig,
-    item_vectors: np.ndarray,
-    catalog: Catalog,
-    population: Population,
+    name: str, config: RunConfig, item_vectors: np.ndarray, population: Population
 ) -> Agent:
     """Build agent ``name`` for a run; agents other than the built-ins come back checked
     (:class:`~adaptrec.agents.plugin.CheckedAgent`)."""
@@ -204,7 +200,7 @@ def make_agent(
         name=name,
         config=config,
         item_vectors=item_vectors,
-        catalog=catalog,
+        catalog=population.catalog,
         seed=config.seed,
         stream=stream_index(name),
         population=population,
