@@ -175,54 +175,65 @@ def step_files(out_dir: str | os.PathLike[str]) -> list[Path]:
     return files
 
 
+ARRAY_COLUMNS = (
+    "user",
+    "step",
+    "slot",
+    "clicked",
+    "expected_clicks",
+    "oracle_expected_clicks",
+    "reward",
+    "drift_step",
+    "session_end",
+)
+"""The step-log columns the metrics read."""
+
+READ_BATCH_ROWS = 1 << 20
+"""Rows read at a time: a log is read in batches, so reading holds the ``(U, T)`` grids and one
+batch, never every row at once (a million users x 10 steps x slate 5 is 50 M rows)."""
+
+
 def read_agent_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Per-(user, step) arrays of one agent's log, for the metrics.
 
     Returns ``expected``, ``oracle``, ``clicks`` and ``reward`` as ``(U, T)`` float64,
     ``session_end`` ``(U, T)`` bool, ``drift_step`` ``(U,)`` int64 and ``users`` ``(U,)``,
-    with users in ascending id order and steps 0..T-1.
+    with users in ascending id order and steps 0..T-1. Reads the file in batches of
+    :data:`READ_BATCH_ROWS` rows, twice: user ids and steps first, then the values.
     """
-    table = pq.read_table(
-        path,
-        columns=[
-            "user",
-            "step",
-            "slot",
-            "clicked",
-            "expected_clicks",
-            "oracle_expected_clicks",
-            "reward",
-            "drift_step",
-            "session_end",
-        ],
-    )
-    user = table["user"].to_numpy()
-    step = table["step"].to_numpy()
-    users, user_index = np.unique(user, return_inverse=True)
-    n_steps = int(step.max()) + 1
+    log = pq.ParquetFile(path)
+    user_sets, n_steps = [], 0
+    for batch in log.iter_batches(batch_size=READ_BATCH_ROWS, columns=["user", "step"]):
+        user_sets.append(np.unique(batch.column("user").to_numpy()))
+        n_steps = max(n_steps, int(batch.column("step").to_numpy().max()) + 1)
+    users = np.unique(np.concatenate(user_sets)) if user_sets else np.zeros(0, np.int32)
     shape = (len(users), n_steps)
-    cells = user_index * n_steps + step
-    counts = np.bincount(cells, minlength=shape[0] * shape[1])
-    if counts.min() == 0 or len(np.unique(counts)) != 1:
-        raise ValueError(f"{path} does not hold every (user, step) exactly once per slot")
-    clicks = np.bincount(
-        cells,
-        weights=table["clicked"].to_numpy(zero_copy_only=False),
-        minlength=shape[0] * shape[1],
-    ).reshape(shape)
-    top = table["slot"].to_numpy() == 0
-    out = {"users": users, "clicks": clicks, "slate_size": int(counts[0])}
-    for name, column in (
-        ("expected", "expected_clicks"),
-        ("oracle", "oracle_expected_clicks"),
-        ("reward", "reward"),
-        ("session_end", "session_end"),
-    ):
-        values = table[column].to_numpy(zero_copy_only=False)[top]
-        grid = np.empty(shape, dtype=values.dtype)
-        grid.reshape(-1)[cells[top]] = values
-        out[name] = grid
+    counts = np.zeros(shape[0] * shape[1], dtype=np.int64)
+    clicks = np.zeros(shape[0] * shape[1])
+    grids = {
+        "expected": np.zeros(shape),
+        "oracle": np.zeros(shape),
+        "reward": np.zeros(shape),
+        "session_end": np.zeros(shape, dtype=bool),
+    }
     drift = np.full(len(users), -1, dtype=np.int64)
-    drift[user_index[top]] = table["drift_step"].to_numpy()[top]
-    out["drift_step"] = drift
-    return out
+    for batch in log.iter_batches(batch_size=READ_BATCH_ROWS, columns=list(ARRAY_COLUMNS)):
+        user_index = np.searchsorted(users, batch.column("user").to_numpy())
+        cells = user_index * n_steps + batch.column("step").to_numpy()
+        counts += np.bincount(cells, minlength=counts.size)
+        clicked = batch.column("clicked").to_numpy(zero_copy_only=False)
+        clicks += np.bincount(cells, weights=clicked, minlength=counts.size)
+        top = batch.column("slot").to_numpy() == 0
+        for name, column in (
+            ("expected", "expected_clicks"),
+            ("oracle", "oracle_expected_clicks"),
+            ("reward", "reward"),
+            ("session_end", "session_end"),
+        ):
+            values = batch.column(column).to_numpy(zero_copy_only=False)[top]
+            grids[name].reshape(-1)[cells[top]] = values
+        drift[user_index[top]] = batch.column("drift_step").to_numpy()[top]
+    if counts.size == 0 or counts.min() == 0 or len(np.unique(counts)) != 1:
+        raise ValueError(f"{path} does not hold every (user, step) exactly once per slot")
+    out = {"users": users, "clicks": clicks.reshape(shape), "slate_size": int(counts[0])}
+    return {**out, **grids, "drift_step": drift}

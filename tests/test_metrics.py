@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+from adaptrec.analysis import metrics
+from adaptrec.analysis.curves import curve_figures
 from adaptrec.analysis.metrics import (
     bootstrap_interval,
     cumulative_regret,
@@ -106,3 +108,28 @@ def test_per_step_band_contains_the_mean_and_shrinks_with_more_users():
     mean, low, high = per_step_mean(small)
     assert ((low <= mean) & (mean <= high)).all()
     assert (per_step_mean(large)[2] - per_step_mean(large)[1]).max() < (high - low).min()
+
+
+@pytest.mark.parametrize("statistic", ["mean", "median"])
+def test_bootstrap_in_batches_gives_the_figures_of_one_draw(monkeypatch, statistic):
+    # A million users cannot hold 2,000 resamples at once; the batched draw must not move the
+    # figures (a batch that restarted or skipped the stream would).
+    values = np.random.default_rng(3).exponential(size=101)
+    whole = bootstrap_interval(values, statistic, resamples=300, rng=7)
+    monkeypatch.setattr(metrics, "RESAMPLE_CELLS", 101 * 7)  # batches of 7, the last of 6
+    assert metrics.resample_batch(101, 300) == 7
+    assert bootstrap_interval(values, statistic, resamples=300, rng=7) == whole
+
+
+def test_curve_bootstrap_in_batches_gives_the_figures_of_one_draw(monkeypatch):
+    shares = np.random.default_rng(4).uniform(size=(53, 12)).cumsum(axis=1) / 12
+    whole = curve_figures(shares, resamples=200, rng=np.random.default_rng(9))
+    monkeypatch.setattr(metrics, "RESAMPLE_CELLS", 53 * 9)
+    batched = curve_figures(shares, resamples=200, rng=np.random.default_rng(9))
+    for name in ("start", "plateau"):
+        np.testing.assert_allclose(
+            list(getattr(batched, name).to_dict().values()),
+            list(getattr(whole, name).to_dict().values()),
+            rtol=1e-12,
+        )
+    assert batched.times == whole.times

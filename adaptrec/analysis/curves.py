@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adaptrec.analysis.metrics import Interval
+from adaptrec.analysis.metrics import Interval, resample_batch
 
 FLAT_GAIN = 0.02
 """A curve that moves less than this (in share of the oracle) from start to plateau is flat."""
@@ -148,9 +148,17 @@ def curve_figures(
         return None
     mean = shares.mean(axis=0)
     start, plateau, times = curve_statistics(mean[None, :], fractions)
-    # Resample users: multinomial counts per resample -> weighted mean curves (B, H).
-    weights = rng.multinomial(n_users, np.full(n_users, 1.0 / n_users), size=resamples)
-    boot_start, boot_plateau, boot_times = curve_statistics((weights @ shares) / n_users, fractions)
+    # Resample users: multinomial counts per resample -> weighted mean curves (B, H), in
+    # batches of resamples (the same draws as one call) so a million users fit in memory.
+    batch = resample_batch(n_users, resamples)
+    p = np.full(n_users, 1.0 / n_users)
+    boot_curves = np.concatenate(
+        [
+            rng.multinomial(n_users, p, size=min(batch, resamples - done)) @ shares
+            for done in range(0, resamples, batch)
+        ]
+    )
+    boot_start, boot_plateau, boot_times = curve_statistics(boot_curves / n_users, fractions)
     if n_users > 1:
         half = 1.959964 * shares.std(axis=0, ddof=1) / np.sqrt(n_users)
     else:

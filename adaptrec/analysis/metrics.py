@@ -126,6 +126,18 @@ def cumulative_regret(expected: np.ndarray, oracle: np.ndarray) -> np.ndarray:
     return np.sum(np.asarray(oracle, np.float64) - np.asarray(expected, np.float64), axis=1)
 
 
+RESAMPLE_CELLS = 1 << 24
+"""Most resampled values a bootstrap holds at once (128 MB of float64 plus their indices)."""
+
+
+def resample_batch(n_values: int, resamples: int) -> int:
+    """Resamples drawn at a time so that at most :data:`RESAMPLE_CELLS` values are held: all of
+    them for the usual run, fewer for a million users. Batches draw the same random numbers in
+    the same order as one draw of all (numpy fills arrays in order), so the figures do not
+    depend on the batch (tested)."""
+    return int(min(resamples, max(1, RESAMPLE_CELLS // max(1, n_values))))
+
+
 def bootstrap_interval(
     values: np.ndarray,
     statistic: str = "mean",
@@ -154,6 +166,7 @@ def bootstrap_interval(
             vectorized=True,
             axis=-1,
             rng=rng,
+            batch=resample_batch(values.size, resamples),
         )
     return Interval(
         estimate, float(result.confidence_interval.low), float(result.confidence_interval.high)
