@@ -12,7 +12,8 @@ Workloads (sizes from the throughput issue):
      act + update, so the figure is conservative)
   5. one gym.make env (1,000 items, slate 10, random slates): steps/s, quiet and with one
      busy-loop process beside it that the benchmark starts and stops itself
-  6. memory per simulated user at N=10,000 items (state bytes beyond the shared catalog)
+  6. memory per simulated user at N=10,000 items (state bytes beyond the shared catalog), fresh
+     and after 100 and 300 steps of random slates (k=10)
   7. the env at RecSim NG's sizes: 100, 1,000 and 10,000 users x 100 docs and 1,000 x 1,000,
      slate 2, 100 steps, random slates
   8. loaded variants of 1 and 4: with one busy-loop process beside them; 4 also under the
@@ -236,13 +237,16 @@ def single_env_steps(quick: bool) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def memory_per_user(n_items: int = 10_000) -> float:
+def memory_per_user(n_items: int = 10_000, steps: int = 0) -> float:
     """Bytes of simulator state per user beyond the shared catalog: the growth of every array
-    the population holds from 256 to 512 users, per added user."""
+    the population holds from 256 to 512 users, per added user, after ``steps`` steps of
+    random slates (k=10: new items nearly every step, the most fatigue a table must hold)."""
 
     def state_bytes(n_users: int) -> int:
-        users = population(n_users, n_items, 10, max_steps=100)
-        owners = {}  # views (utility_, ...) share their buffer's memory: count each buffer once
+        users = population(n_users, n_items, 10, max_steps=10**6)
+        for slates in random_slate_pool(n_users, n_items, 10, steps):
+            users.step(slates)
+        owners = {}  # views share their buffer's memory: count each buffer once
         for value in vars(users).values():
             if isinstance(value, np.ndarray):
                 while isinstance(value.base, np.ndarray):
@@ -366,6 +370,13 @@ def main() -> None:
     report("5 single gym env (N=1000)", "steps/s, 1 busy core", loaded, "1/s")
     report("5 single gym env (N=1000)", "loaded / quiet", loaded / quiet, "", "target >= 0.4")
     report("6 memory per user (N=10000)", "state bytes", memory_per_user(), "B", "target <= 4,096")
+    for steps in (100, 300):
+        report(
+            "6 memory per user (N=10000)",
+            f"after {steps} random steps",
+            memory_per_user(steps=steps),
+            "B",
+        )
     for size, rate in recsim_sizes(args.quick).items():
         report(f"7 env, RecSim NG size {size}", "user-steps/s", rate, "1/s")
     with busy_core():

@@ -8,6 +8,8 @@ from adaptrec.core.config import CatalogConfig, EnvConfig, UserConfig
 from adaptrec.core.ranking import top_k
 from adaptrec.core.rng import Component, uniforms, user_keys
 from adaptrec.envs import UserPopulation, kernel
+from adaptrec.envs import users as users_module
+from adaptrec.envs.users import INITIAL_TABLE_CAPACITY
 
 
 def test_kernel_uniforms_are_bit_identical_to_numpy_uniforms():
@@ -19,13 +21,13 @@ def test_kernel_uniforms_are_bit_identical_to_numpy_uniforms():
         )
 
 
-def population(n_items=120, order_length=None, **users):
+def population(n_items=120, order_length=None, n_users=6, **users):
     catalog = make_catalog(CatalogConfig(n_items=n_items), 0)
     config = UserConfig(**{"drift": "none", **users})
     pop = UserPopulation(catalog, config, EnvConfig(max_steps=10_000))
     if order_length is not None:
         pop.order_length = order_length
-    pop.reset(np.arange(6), 0)
+    pop.reset(np.arange(n_users), 0)
     return pop
 
 
@@ -68,9 +70,9 @@ def test_oracle_is_the_exact_top_k_of_fatigued_utility(order_length, drift):
         np.testing.assert_allclose(outcome.expected_clicks, expected, rtol=1e-12)
 
 
-def test_top_lists_carry_the_current_state_of_their_items():
-    """The oracle walks a copy of each user's top items' state; the copy must equal the item
-    state after steps (fatigue), drifts (new lists) and resets (cleared rows)."""
+def test_top_lists_hold_the_best_items_and_their_utilities_after_drifts_and_resets():
+    """The oracle walks each user's top list; it must be the exact top-M of the current base
+    utilities (ties to the lower id) after steps, drifts (new lists) and resets."""
     pop = population(drift="abrupt", drift_step=5, drift_fraction=1.0)
     rng = np.random.default_rng(1)
     for step in range(12):
@@ -79,11 +81,11 @@ def test_top_lists_carry_the_current_state_of_their_items():
         )
         if step == 8:
             pop.reset_rows(np.array([2]), np.array([40]))
-        state = pop._item_state[np.arange(6)[:, None], pop.order_]  # (B, M, 4)
-        np.testing.assert_array_equal(pop._top_state, state[:, :, :3])
-        assert (state[:, :, kernel.RANK] == np.arange(pop.order_length)).all()
-        ranked = (pop._item_state[:, :, kernel.RANK] >= 0).sum(axis=1)
-        assert (ranked == pop.order_length).all()  # no stale marks from an older list
+        utility = pop.utility_
+        np.testing.assert_array_equal(pop.order_, top_k(utility, pop.order_length))
+        np.testing.assert_array_equal(
+            pop.top_utility_, np.take_along_axis(utility, pop.order_, axis=1)
+        )
 
 
 def test_observed_history_lists_the_last_slates_most_recent_first_across_the_ring():
@@ -105,10 +107,75 @@ def test_observed_history_lists_the_last_slates_most_recent_first_across_the_rin
 
 def test_step_work_does_not_touch_unshown_items():
     pop = population()
-    before = pop.fatigue_level_.copy()
+    before = pop.fatigue()
     pop.step(np.tile(np.arange(5), (6, 1)))
-    changed = np.nonzero((pop.fatigue_level_ != before).any(axis=0))[0]
+    changed = np.nonzero((pop.fatigue() != before).any(axis=0))[0]
     assert changed.tolist() == [0, 1, 2, 3, 4]
+
+
+def state_bytes_per_user(n_items):
+    """Growth of every array a population holds from 6 to 12 users, per user: its per-user
+    state (shared catalog arrays cancel out)."""
+
+    def total(n_users):
+        pop = population(n_items=n_items, n_users=n_users)
+        owners = {}
+        for value in vars(pop).values():
+            if isinstance(value, np.ndarray):
+                while isinstance(value.base, np.ndarray):
+                    value = value.base
+                owners[id(value)] = value.nbytes
+        return sum(owners.values())
+
+    return (total(12) - total(6)) / 6
+
+
+def test_state_per_user_does_not_grow_with_the_catalog():
+    # Issue 16: the state was a (B, N, 4) float64 buffer (320 KB per user at 10,000 items).
+    # Now a fresh user's state is the same at 200 and 20,000 items.
+    sizes = [state_bytes_per_user(n) for n in (200, 20_000)]
+    assert sizes[0] == sizes[1]
+    assert sizes[0] <= 4096
+
+
+def dense_fatigue_reference(pop, slates_per_step, ends_per_step):
+    cfg = pop.users
+    dense = np.zeros((len(pop.user_ids_), pop.n_items))
+    for slates, ends in zip(slates_per_step, ends_per_step, strict=True):
+        dense *= cfg.fatigue_decay
+        dense[np.arange(len(dense))[:, None], slates] += 1.0
+        dense[ends] *= cfg.session_break_recovery
+    return dense
+
+
+@pytest.mark.parametrize("agent", ["random", "oracle"])
+def test_fatigue_tables_forget_only_what_no_longer_counts_and_grow_when_needed(agent):
+    # Random slates show new items every step: the tables must grow (a table that silently
+    # overwrote entries, or never rebuilt, would fail the dense comparison or the size bound).
+    pop = population(n_items=3000, leave_if_no_click=0.3)
+    rng = np.random.default_rng(2)
+    shown, ends = [], []
+    for _ in range(400):
+        if agent == "random":
+            slates = np.stack(
+                [rng.choice(pop.n_items, pop.slate_size, replace=False) for _ in range(6)]
+            )
+        else:
+            slates = pop.oracle_slates()
+        shown.append(slates)
+        ends.append(pop.step(slates).session_end)
+    dense = dense_fatigue_reference(pop, shown, ends)
+    got = pop.fatigue()
+    kept = got > 0
+    # What is kept is the fatigue to rounding; what is forgotten is below 2**-53 (it would
+    # not change a score or a later level: kernel._negligible).
+    np.testing.assert_allclose(got[kept], dense[kept], rtol=1e-9)
+    assert dense[~kept].max(initial=0.0) < 2.0**-53
+    assert (pop._table_count == kept.sum(axis=1)).all()
+    capacity = pop._table_items.shape[1]
+    assert capacity < pop.n_items  # forgetting kept the tables far below the catalog
+    if agent == "random":
+        assert capacity > INITIAL_TABLE_CAPACITY  # ... and they did grow
 
 
 @pytest.mark.parametrize("n_users", [5, 70])  # the serial and the parallel path
@@ -124,3 +191,34 @@ def test_compiled_utility_has_the_bits_of_the_numpy_topic_by_topic_sum(n_users):
         expected += preference[:, topic : topic + 1] * column
     got = kernel.utility_rows(preference, np.ascontiguousarray(topics.T), item_term)
     assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("drift", ["abrupt", "gradual"])
+def test_forgetting_fatigue_leaves_every_trajectory_bit_identical(monkeypatch, drift):
+    # The same users twice: with tables that start small (rebuilt and grown, entries
+    # forgotten) and with tables of 2N slots (never rebuilt, nothing forgotten). Every output
+    # must have the same bits, through drift, session breaks and 600 steps of mostly new items.
+    def run(capacity):
+        monkeypatch.setattr(users_module, "INITIAL_TABLE_CAPACITY", capacity)
+        pop = population(
+            n_items=3000, drift=drift, drift_step=200, drift_duration=100, drift_fraction=1.0
+        )
+        rng = np.random.default_rng(5)
+        outputs = []
+        for t in range(600):
+            if t % 3 == 0:
+                slates = pop.oracle_slates()
+            else:
+                slates = np.stack(
+                    [rng.choice(3000, pop.slate_size, replace=False) for _ in range(6)]
+                )
+            o = pop.step(slates)
+            outputs.append((o.clicked, o.dwell, o.click_probability, o.oracle_expected_clicks))
+        return outputs, pop._table_items.shape[1]
+
+    small, small_capacity = run(8)
+    full, full_capacity = run(8192)
+    assert small_capacity < 3000 < 6000 <= full_capacity  # the first run did forget
+    for a, b in zip(small, full, strict=True):
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x, y)

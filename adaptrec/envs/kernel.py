@@ -7,17 +7,22 @@ Two ideas keep a step independent of the catalog size N:
   the user's clock when it was last touched, so its current fatigue is
   ``level * exp(clock_now - clock_then)``; a step touches only the k shown items.
 * **Oracle by early exit.** Fatigue only lowers an item's score ``utility - w * fatigue``, so
-  walking a user's items in order of decreasing *base* utility (a precomputed top-M list) can
-  stop as soon as the next base utility is below the k-th best score found; if the list runs
-  out first, a full scan decides. The result is exactly the top-k (ties to the lower id).
-  The list carries a copy of its items' state (base utility, fatigue level, clock), kept in
-  step by the transition, so the walk reads one user's short arrays in order instead of
-  jumping through the user's whole item state (measured at B=4,096: the oracle's cost per
-  batch step fell from ~1.5 ms to ~0.5 ms).
+  walking a user's items in order of decreasing *base* utility (a precomputed top-M list with
+  the items' utilities) can stop as soon as the next base utility is below the k-th best score
+  found; if the list runs out first, a full scan decides. The result is exactly the top-k (ties
+  to the lower id).
 
-Item state is one ``(B, N, 4)`` float64 buffer: base utility, fatigue level, the clock when
-the level was set, and the item's position in the user's top list (-1 if absent). A shown
-item's four numbers share one aligned 32-byte record, so one cache line.
+Per-user state does not grow with the catalog (issue 16: it was a ``(B, N, 4)`` float64
+buffer, 320 KB per user at 10,000 items):
+
+* **Utility on the fly.** A shown item's base utility is ``item_term[i] + sum_t
+  preference[b, t] * topics[i, t]``, summed topic by topic in order: the bits of
+  :func:`utility_rows`, so of the dense utilities the model states (tested).
+* **Fatigue in a per-user hash table** (open addressing, linear probing, no deletions between
+  rebuilds): item, level and the clock when the level was set, for items shown recently. An
+  absent item has fatigue 0. :func:`make_room` rebuilds a user's table before it would pass
+  half full, keeping only the entries that still matter (:func:`_negligible`); the population
+  doubles every user's capacity when that is not enough (``UserPopulation._make_room``).
 
 Every loop is per user, so a user's numbers are identical alone or in any batch. The
 counter-based uniforms are bit-identical to :func:`adaptrec.core.rng.uniforms`.
@@ -39,7 +44,7 @@ _ONE = np.uint64(1)
 _TO_UNIT = 1.0 / 9007199254740992.0
 
 LANE_EXAMINE, LANE_CLICK, LANE_DWELL, LANE_LEAVE = 0, 1, 2, 3
-UTILITY, LEVEL, CLOCK, RANK = 0, 1, 2, 3  # fields of the item state (and, but RANK, the top list)
+EMPTY = -1  # an unused slot of a fatigue table
 
 
 @nb.njit(inline="always")
@@ -104,63 +109,154 @@ def _insert(best_score, best_item, count, k, score, item):
 
 
 @nb.njit(inline="always")
-def _oracle_user(b, state, top, clock, order, weight, best_score, best_item):
-    """Top-k items of ``utility - weight * fatigue`` for user ``b`` (best first, ties lower id).
+def _item_utility(b, item, preference, topic_rows, item_term):
+    """Base utility of ``item`` for user row ``b``: the same operations in the same order as
+    :func:`utility_rows` (item term, then topic by topic), so the same bits."""
+    utility = item_term[item]
+    for t in range(topic_rows.shape[1]):
+        utility += preference[b, t] * topic_rows[item, t]
+    return utility
 
-    ``top[b, m]`` holds (utility, level, clock) of item ``order[b, m]``.
-    """
+
+@nb.njit(inline="always")
+def _slot(table_items, b, item):
+    """Slot of ``item`` in row ``b``'s fatigue table, or the empty slot where it would go.
+    Capacity is a power of two and tables are never full, so the probe ends."""
+    mask = table_items.shape[1] - 1
+    slot = np.int64((np.uint64(item) * _GOLDEN) >> np.uint64(40)) & mask
+    while table_items[b, slot] != EMPTY and table_items[b, slot] != item:
+        slot = (slot + 1) & mask
+    return slot
+
+
+@nb.njit(inline="always")
+def _fatigue_of(users, b, item, clock):
+    """Current fatigue of ``item`` for user row ``b`` (0 if the table holds no entry)."""
+    slot = _slot(users.table_items, b, item)
+    if users.table_items[b, slot] != item:
+        return 0.0
+    return _fatigue(users.table_level[b, slot], users.table_clock[b, slot], clock)
+
+
+@nb.njit(inline="always")
+def _oracle_user(b, users, model, clock, weight, best_score, best_item):
+    """Top-k items of ``utility - weight * fatigue`` for user row ``b`` (best first, ties to
+    the lower id): the top list's walk, else a full scan."""
     k = len(best_score)
-    n_items = state.shape[1]
+    order, top_utility = users.order, users.top_utility
+    n_items = model.item_term.shape[0]
     count = 0
     decided = False
     for m in range(order.shape[1]):
-        base = top[b, m, UTILITY]
+        base = top_utility[b, m]
         if count == k and base < best_score[k - 1]:
             decided = True  # every later item has base <= this one < the k-th best
             break
-        score = base - weight * _fatigue(top[b, m, LEVEL], top[b, m, CLOCK], clock)
-        count = _insert(best_score, best_item, count, k, score, order[b, m])
+        item = order[b, m]
+        score = base - weight * _fatigue_of(users, b, item, clock)
+        count = _insert(best_score, best_item, count, k, score, item)
     if not decided and order.shape[1] < n_items:
         count = 0
         for item in range(n_items):
-            fatigue = _fatigue(state[b, item, LEVEL], state[b, item, CLOCK], clock)
-            score = state[b, item, UTILITY] - weight * fatigue
+            base = _item_utility(b, item, users.preference, model.topic_rows, model.item_term)
+            score = base - weight * _fatigue_of(users, b, item, clock)
             count = _insert(best_score, best_item, count, k, score, item)
 
 
 @nb.njit(cache=True)
-def oracle_slates(rows, state, top, clock, order, weight, k):
+def oracle_slates(rows, users, model, weight, k):
     """``(len(rows), k)`` int64 oracle slates of the given rows."""
     out = np.empty((len(rows), k), dtype=np.int64)
     best_score = np.empty(k)
     for j in range(len(rows)):
         b = rows[j]
-        _oracle_user(b, state, top, clock[b], order, weight, best_score, out[j])
+        _oracle_user(b, users, model, users.clock[b], weight, best_score, out[j])
     return out
 
 
 @nb.njit(cache=True)
-def attractiveness_rows(rows, state, clock, weight):
-    """Dense ``(len(rows), N)`` click probabilities once examined (for inspection and tests)."""
-    out = np.empty((len(rows), state.shape[1]))
+def dense_rows(rows, users, model, weight):
+    """``(3, len(rows), N)`` float64 base utility, fatigue and click probability once examined
+    of every item, dense (for inspection and tests; steps never build it)."""
+    n_items = model.item_term.shape[0]
+    out = np.empty((3, len(rows), n_items))
     for j in range(len(rows)):
         b = rows[j]
-        for i in range(state.shape[1]):
-            fatigue = _fatigue(state[b, i, LEVEL], state[b, i, CLOCK], clock[b])
-            out[j, i] = _sigmoid(state[b, i, UTILITY] - weight * fatigue)
+        for i in range(n_items):
+            utility = _item_utility(b, i, users.preference, model.topic_rows, model.item_term)
+            fatigue = _fatigue_of(users, b, i, users.clock[b])
+            out[0, j, i] = utility
+            out[1, j, i] = fatigue
+            out[2, j, i] = _sigmoid(utility - weight * fatigue)
     return out
 
 
+@nb.njit(inline="always")
+def _negligible(level, clock_at, clock, utility, weight):
+    """Whether a fatigue entry can be forgotten: its current fatigue ``f`` leaves both its
+    later uses unchanged in float64, ``f + 1.0 == 1.0`` (the level after a new exposure) and
+    ``utility - weight * f == utility`` (the score and click probability). Fatigue only falls
+    and rounding is monotone, so every later ``f`` passes too - at this base utility. The
+    documented tolerance: a later drift could move the item's utility to within ~1e-16 * f of
+    zero, where a forgotten ``f < 2**-53`` would have changed the last bit."""
+    fatigue = _fatigue(level, clock_at, clock)
+    return fatigue + 1.0 == 1.0 and utility - weight * fatigue == utility
+
+
+@nb.njit(inline="always")
+def _rebuild_user(b, users, model, weight, keep_items, keep_level, keep_clock):
+    """Rebuild row ``b``'s fatigue table without its negligible entries; returns its count."""
+    items, level, clock_at = users.table_items, users.table_level, users.table_clock
+    c = users.clock[b]
+    kept = 0
+    for slot in range(items.shape[1]):
+        item = items[b, slot]
+        if item == EMPTY:
+            continue
+        utility = _item_utility(b, item, users.preference, model.topic_rows, model.item_term)
+        if not _negligible(level[b, slot], clock_at[b, slot], c, utility, weight):
+            keep_items[kept] = item
+            keep_level[kept] = level[b, slot]
+            keep_clock[kept] = clock_at[b, slot]
+            kept += 1
+        items[b, slot] = EMPTY
+    for e in range(kept):
+        slot = _slot(items, b, keep_items[e])
+        items[b, slot] = keep_items[e]
+        level[b, slot] = keep_level[e]
+        clock_at[b, slot] = keep_clock[e]
+    users.table_count[b] = kept
+    return kept
+
+
 @nb.njit(cache=True)
-def index_top_lists(rows, state, top, order):
-    """Mark the items of ``rows``' top lists in the item state and copy their state into
-    ``top`` (after ``order`` changed). RANK must already be -1 outside the new lists."""
+def make_room(rows, users, model, weight, limit):
+    """Rebuild the fatigue tables of those ``rows`` whose count exceeds ``limit``; returns the
+    largest count of ``rows`` afterwards (the caller grows the tables if it is still over)."""
+    capacity = users.table_items.shape[1]
+    keep_items = np.empty(capacity, dtype=users.table_items.dtype)
+    keep_level = np.empty(capacity)
+    keep_clock = np.empty(capacity)
+    largest = 0
     for b in rows:
-        for m in range(order.shape[1]):
-            item = order[b, m]
-            state[b, item, RANK] = m
-            for field in range(3):
-                top[b, m, field] = state[b, item, field]
+        count = users.table_count[b]
+        if count > limit:
+            count = _rebuild_user(b, users, model, weight, keep_items, keep_level, keep_clock)
+        largest = max(largest, count)
+    return largest
+
+
+@nb.njit(cache=True)
+def copy_tables(old_items, old_level, old_clock, new_items, new_level, new_clock):
+    """Rehash every row's entries from the old tables into larger new ones (all EMPTY)."""
+    for b in range(old_items.shape[0]):
+        for slot in range(old_items.shape[1]):
+            item = old_items[b, slot]
+            if item != EMPTY:
+                new_slot = _slot(new_items, b, item)
+                new_items[b, new_slot] = item
+                new_level[b, new_slot] = old_level[b, slot]
+                new_clock[b, new_slot] = old_clock[b, slot]
 
 
 @nb.njit(inline="always")
@@ -287,15 +383,27 @@ class StepParams(NamedTuple):
     dwell_reward: bool
 
 
-class UserArrays(NamedTuple):
-    """Every user's state, struct of arrays over the ``B`` users (rows); updated in place."""
+class ItemModel(NamedTuple):
+    """The catalog's side of the base utility, shared by every user."""
 
-    items: np.ndarray  # (B, N, 4) float64: utility, fatigue level, its clock, top-list rank
-    top: np.ndarray  # (B, M, 3) float64: copy of the top list's (utility, level, clock)
+    topic_rows: np.ndarray  # (N, T) float64 hidden topics (or calibrated factors), row-major
+    item_term: np.ndarray  # (N,) float64 each item's own term of the base utility
+
+
+class UserArrays(NamedTuple):
+    """Every user's state, struct of arrays over the ``B`` users (rows); updated in place.
+    Nothing here has a length N: a user's state is O(topics + top list + recent items)."""
+
+    preference: np.ndarray  # (B, T) float64 current hidden preference
+    top_utility: np.ndarray  # (B, M) float64 base utilities of the top list, decreasing
+    order: np.ndarray  # (B, M) int32 the top list: items by decreasing base utility
+    table_items: np.ndarray  # (B, C) int32 fatigue table: item or EMPTY (C a power of two)
+    table_level: np.ndarray  # (B, C) float64 fatigue level when last set
+    table_clock: np.ndarray  # (B, C) float64 the user's log-clock then
+    table_count: np.ndarray  # (B,) int64 entries in use
     clock: np.ndarray  # (B,) float64 log-clock
     keys: np.ndarray  # (B,) uint64 counter-based random keys
     step: np.ndarray  # (B,) int64 steps taken
-    order: np.ndarray  # (B, M) int64 items by decreasing base utility
     session: np.ndarray  # (B,) int64
     session_step: np.ndarray  # (B,) int64
     history_items: np.ndarray  # (H, B, k) int64 ring buffer (see history_in_order)
@@ -317,60 +425,71 @@ class StepOutputs(NamedTuple):
     session_end: np.ndarray  # (n,) bool
 
 
-def step_rows(rows, slates, users, params, out) -> None:
+def step_rows(rows, slates, users, model, params, out) -> None:
     """One step of the users in ``rows`` (``(n,)`` int64 rows of ``users``, a
-    :class:`UserArrays`) shown ``slates`` (``(n, k)``), under ``params`` (a
-    :class:`StepParams`); fills ``out`` (a :class:`StepOutputs`) and updates ``users``.
+    :class:`UserArrays`) shown ``slates`` (``(n, k)``), under ``model`` (an :class:`ItemModel`)
+    and ``params`` (a :class:`StepParams`); fills ``out`` (a :class:`StepOutputs`) and updates
+    ``users``. Each row's fatigue table must have room for k new entries (see
+    :func:`make_room`).
 
     Users are independent, so for many users chunks of them run on all cores, each chunk with
     its own scratch space; below :data:`PARALLEL_MIN_USERS` one thread does it all. Results
     do not depend on the chunking. Drift is applied by the caller afterwards.
     """
     if len(rows) >= PARALLEL_MIN_USERS:
-        _step_rows_parallel(rows, slates, users, params, out)
+        _step_rows_parallel(rows, slates, users, model, params, out)
     else:
-        _step_rows_serial(rows, slates, users, params, out)
+        _step_rows_serial(rows, slates, users, model, params, out)
 
 
 @nb.njit(cache=True, parallel=True)
-def _step_rows_parallel(rows, slates, users, params, out):
+def _step_rows_parallel(rows, slates, users, model, params, out):
     n, k = slates.shape
     chunks = min(n, 64)
     for chunk in nb.prange(chunks):
         best_score = np.empty(k)
         best_item = np.empty(k, dtype=np.int64)
-        gathered = np.empty((4, k))
+        gathered = np.empty((3, k))
         for j in range(chunk * n // chunks, (chunk + 1) * n // chunks):
-            _step_user(j, rows[j], slates, users, params, out, best_score, best_item, gathered)
+            _step_user(
+                j, rows[j], slates, users, model, params, out, best_score, best_item, gathered
+            )
 
 
 @nb.njit(cache=True)
-def _step_rows_serial(rows, slates, users, params, out):
+def _step_rows_serial(rows, slates, users, model, params, out):
     k = slates.shape[1]
     best_score = np.empty(k)
     best_item = np.empty(k, dtype=np.int64)
-    gathered = np.empty((4, k))
+    gathered = np.empty((3, k))
     for j in range(len(rows)):
-        _step_user(j, rows[j], slates, users, params, out, best_score, best_item, gathered)
+        _step_user(j, rows[j], slates, users, model, params, out, best_score, best_item, gathered)
+
+
+UTILITY, LEVEL, CLOCK = 0, 1, 2  # rows of a step's gathered state of the shown items
 
 
 @nb.njit(cache=True)
-def _step_user(j, b, slates, users, params, out, best_score, best_item, gathered):
+def _step_user(j, b, slates, users, model, params, out, best_score, best_item, gathered):
     """Row ``j`` (user row ``b``): respond to its slate, then transition its state.
-    ``gathered`` is ``(4, k)`` scratch space."""
-    state, top, clock, order = users.items, users.top, users.clock, users.order
+    ``gathered`` is ``(3, k)`` scratch space."""
+    items, level, clock_at = users.table_items, users.table_level, users.table_clock
     examination, weight = params.examination, params.fatigue_weight
     clicked, skipped, dwell = out.clicked, out.skipped, out.dwell
     k = slates.shape[1]
     depth = users.history_items.shape[0]
-    key, t, c = users.keys[b], users.step[b], clock[b]
+    key, t, c = users.keys[b], users.step[b], users.clock[b]
 
-    # respond: this slate. First gather the shown items' state in a tight loop of independent
-    # loads, so their cache misses overlap; then compute.
+    # respond: this slate. First gather the shown items' utility and fatigue entries.
     for s in range(k):
         item = slates[j, s]
-        for field in range(4):
-            gathered[field, s] = state[b, item, field]
+        gathered[UTILITY, s] = _item_utility(
+            b, item, users.preference, model.topic_rows, model.item_term
+        )
+        slot = _slot(items, b, item)
+        found = items[b, slot] == item
+        gathered[LEVEL, s] = level[b, slot] if found else 0.0
+        gathered[CLOCK, s] = clock_at[b, slot] if found else 0.0
     total, n_clicks, dwell_sum = 0.0, 0, 0.0
     for s in range(k):
         fatigue = _fatigue(gathered[LEVEL, s], gathered[CLOCK, s], c)
@@ -396,7 +515,7 @@ def _step_user(j, b, slates, users, params, out, best_score, best_item, gathered
     out.reward[j] = dwell_sum if params.dwell_reward else np.float64(n_clicks)
 
     # respond: the best possible slate
-    _oracle_user(b, state, top, c, order, weight, best_score, best_item)
+    _oracle_user(b, users, model, c, weight, best_score, best_item)
     best = 0.0
     for s in range(k):
         best += examination[s] * _sigmoid(best_score[s])
@@ -406,13 +525,12 @@ def _step_user(j, b, slates, users, params, out, best_score, best_item, gathered
     c += params.log_decay
     for s in range(k):
         item = slates[j, s]
-        new_level = _fatigue(gathered[LEVEL, s], gathered[CLOCK, s], c) + 1.0
-        state[b, item, LEVEL] = new_level
-        state[b, item, CLOCK] = c
-        rank = gathered[RANK, s]
-        if rank >= 0.0:  # keep the top list's copy in step
-            top[b, int(rank), LEVEL] = new_level
-            top[b, int(rank), CLOCK] = c
+        slot = _slot(items, b, item)
+        if items[b, slot] != item:
+            items[b, slot] = item
+            users.table_count[b] += 1
+        level[b, slot] = _fatigue(gathered[LEVEL, s], gathered[CLOCK, s], c) + 1.0
+        clock_at[b, slot] = c
     leave = params.leave_probability + (params.leave_if_no_click if n_clicks == 0 else 0.0)
     ends = uniform(key, t, LANE_LEAVE, 0) < leave
     out.session_end[j] = ends
@@ -422,7 +540,7 @@ def _step_user(j, b, slates, users, params, out, best_score, best_item, gathered
         users.session_step[b] = 0
     else:
         users.session_step[b] += 1
-    clock[b] = c
+    users.clock[b] = c
     # The histories are ring buffers (see history_in_order): step t fills slot t % depth.
     slot = t % depth
     for s in range(k):

@@ -40,6 +40,12 @@ from adaptrec.core.validation import check_array, check_slate_fits
 from adaptrec.envs import kernel
 from adaptrec.envs.population import StepOutcome
 
+INITIAL_TABLE_CAPACITY = 32
+"""Fatigue-table slots per user at reset (a power of two; 640 bytes)."""
+
+UTILITY_CHUNK_CELLS = 1 << 22
+"""Dense utilities computed at a time when top lists are rebuilt (32 MB of float64)."""
+
 
 class UserPopulation:
     """B simulated users stepping together (struct of arrays): the
@@ -72,6 +78,11 @@ class UserPopulation:
         # Length of each user's list of items by decreasing base utility, which the oracle walks
         # before it would fall back to a full scan (only when many top items are fatigued).
         self.order_length = min(self.n_items, 4 * env.slate_size + 64)
+        # The item side of the base utility, row-major for the kernel's per-item sums.
+        self._model = kernel.ItemModel(
+            topic_rows=np.ascontiguousarray(catalog.topics, dtype=np.float64),
+            item_term=self.item_term,
+        )
         self._params = kernel.StepParams(
             examination=self.examination,
             fatigue_weight=float(users.fatigue_weight),
@@ -113,18 +124,9 @@ class UserPopulation:
         self.step_ = np.zeros(b, dtype=np.int64)
         self.session_ = np.zeros(b, dtype=np.int64)
         self.session_step_ = np.zeros(b, dtype=np.int64)
-        # One buffer, item-major: a user's base utility, fatigue level, fatigue clock and rank
-        # in the top list for an item sit side by side in 32 bytes, so the step kernel's random
-        # access to a shown item touches one cache line (the step is memory-latency bound at
-        # large B x N). The top list keeps a copy of its items' state (see envs.kernel).
-        self._item_state = np.zeros((b, self.n_items, 4))
-        self._item_state[:, :, kernel.RANK] = -1.0
-        self.utility_ = self._item_state[:, :, kernel.UTILITY]
-        self.fatigue_level_ = self._item_state[:, :, kernel.LEVEL]
-        self.fatigue_clock_ = self._item_state[:, :, kernel.CLOCK]
         self.clock_ = np.zeros(b)
-        self.order_ = np.zeros((b, self.order_length), dtype=np.int64)
-        self._top_state = np.zeros((b, self.order_length, 3))
+        self.order_ = np.zeros((b, self.order_length), dtype=np.int32)
+        self.top_utility_ = np.zeros((b, self.order_length))
         # Observed histories as slot-major ring buffers, (h, B, k): step t's slate sits in slot
         # t % h (the kernel writes one slot per step instead of shifting h slates, and users in
         # step write adjacent rows; observations() unrolls them, see kernel.history_in_order).
@@ -134,21 +136,9 @@ class UserPopulation:
         self._ring_dwell = np.zeros((h, b, k), dtype=np.float32)
         self.preference_ = np.empty((b, n_topics))
         self.drift_now_ = np.zeros(b, dtype=bool)
-        # The kernel's view of the same arrays (updated in place by steps and reset_rows).
-        self._arrays = kernel.UserArrays(
-            items=self._item_state,
-            top=self._top_state,
-            clock=self.clock_,
-            keys=self.keys_,
-            step=self.step_,
-            order=self.order_,
-            session=self.session_,
-            session_step=self.session_step_,
-            history_items=self._ring_items,
-            history_clicks=self._ring_clicks,
-            history_skips=self._ring_skips,
-            history_dwell=self._ring_dwell,
-        )
+        # Fatigue tables (see envs.kernel): start small, doubled for every row when one row's
+        # recent items need more room.
+        self._new_tables(b, INITIAL_TABLE_CAPACITY)
         self.reset_rows(np.arange(b), user_ids)
 
     def reset_rows(self, rows: np.ndarray, user_ids: np.ndarray) -> None:
@@ -187,8 +177,8 @@ class UserPopulation:
             (self.step_, 0),
             (self.session_, 0),
             (self.session_step_, 0),
-            (self.fatigue_level_, 0.0),
-            (self.fatigue_clock_, 0.0),
+            (self._table_items, kernel.EMPTY),
+            (self._table_count, 0),
             (self.clock_, 0.0),
             (self.drift_now_, False),
         ):
@@ -204,11 +194,44 @@ class UserPopulation:
         self._set_utility(rows)
 
     def _set_utility(self, rows: np.ndarray) -> None:
-        """Recompute the base utility of ``rows`` and its sorted top list (after a taste change)."""
-        self.utility_[rows] = self._utility(self.preference_[rows])
-        self._item_state[rows, :, kernel.RANK] = -1.0
-        self.order_[rows] = top_k(self.utility_[rows], self.order_length, validate=False)
-        kernel.index_top_lists(rows, self._item_state, self._top_state, self.order_)
+        """Rebuild the top lists of ``rows`` (after a taste change): the ``order_length`` items
+        of highest base utility and their utilities. The dense ``(rows, N)`` utilities exist
+        only a chunk of rows at a time."""
+        chunk = max(1, UTILITY_CHUNK_CELLS // self.n_items)
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            utility = self._utility(self.preference_[part])
+            order = top_k(utility, self.order_length, validate=False)
+            self.order_[part] = order
+            self.top_utility_[part] = np.take_along_axis(utility, order, axis=1)
+
+    def _new_tables(self, n_rows: int, capacity: int) -> None:
+        self._table_items = np.full((n_rows, capacity), kernel.EMPTY, dtype=np.int32)
+        self._table_level = np.zeros((n_rows, capacity))
+        self._table_clock = np.zeros((n_rows, capacity))
+        self._table_count = np.zeros(n_rows, dtype=np.int64)
+        self._bind_arrays()
+
+    def _bind_arrays(self) -> None:
+        """The kernel's view of the state arrays (updated in place by steps and resets)."""
+        self._arrays = kernel.UserArrays(
+            preference=self.preference_,
+            top_utility=self.top_utility_,
+            order=self.order_,
+            table_items=self._table_items,
+            table_level=self._table_level,
+            table_clock=self._table_clock,
+            table_count=self._table_count,
+            clock=self.clock_,
+            keys=self.keys_,
+            step=self.step_,
+            session=self.session_,
+            session_step=self.session_step_,
+            history_items=self._ring_items,
+            history_clicks=self._ring_clicks,
+            history_skips=self._ring_skips,
+            history_dwell=self._ring_dwell,
+        )
 
     @property
     def drift_step_(self) -> np.ndarray:
@@ -224,31 +247,54 @@ class UserPopulation:
     def _rows(self, rows: np.ndarray | None) -> np.ndarray:
         return np.arange(len(self.user_ids_)) if rows is None else np.asarray(rows, np.int64)
 
+    @property
+    def utility_(self) -> np.ndarray:
+        """``(B, N)`` float64 base utility of each user for each item at the current taste.
+        Dense, O(B*N), computed on demand: for inspection; steps never build it."""
+        return self._utility(self.preference_)
+
+    def _dense(self, rows: np.ndarray | None, field: int) -> np.ndarray:
+        rows = self._rows(rows)
+        return kernel.dense_rows(rows, self._arrays, self._model, self.users.fatigue_weight)[field]
+
     def attractiveness(self, rows: np.ndarray | None = None) -> np.ndarray:
         """``(B, N)`` float64: probability that each user (of ``rows``) clicks each item once
         examined. Dense, O(B*N): for inspection; steps never build it."""
-        return kernel.attractiveness_rows(
-            self._rows(rows), self._item_state, self.clock_, self.users.fatigue_weight
-        )
+        return self._dense(rows, 2)
 
     def fatigue(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """``(B, N)`` float64 current fatigue of each user (of ``rows``) with each item."""
-        rows = self._rows(rows)
-        elapsed = self.clock_[rows, None] - self.fatigue_clock_[rows]
-        return self.fatigue_level_[rows] * np.exp(elapsed)
+        """``(B, N)`` float64 current fatigue of each user (of ``rows``) with each item (0 for
+        an item whose fatigue no longer counts, see :func:`adaptrec.envs.kernel._negligible`)."""
+        return self._dense(rows, 1)
 
     def oracle_slates(self, rows: np.ndarray | None = None) -> np.ndarray:
         """``(B, k)`` int64: the slate of highest expected clicks (best item in the top slot):
         the k items of highest ``utility - fatigue_weight * fatigue``, ties to the lower id."""
         return kernel.oracle_slates(
-            self._rows(rows),
-            self._item_state,
-            self._top_state,
-            self.clock_,
-            self.order_,
-            self.users.fatigue_weight,
-            self.slate_size,
+            self._rows(rows), self._arrays, self._model, self.users.fatigue_weight, self.slate_size
         )
+
+    def _make_room(self, rows: np.ndarray) -> None:
+        """Give every row of ``rows`` room for k new fatigue entries: rebuild full tables
+        without their negligible entries, and double every table's capacity if one is still
+        too full. A table of capacity >= 2N can never pass half full, so needs no check."""
+        capacity = self._table_items.shape[1]
+        if capacity >= 2 * self.n_items:
+            return
+        limit = capacity // 2 - self.slate_size
+        if self._table_count[rows].max(initial=0) <= limit:
+            return
+        largest = kernel.make_room(
+            rows, self._arrays, self._model, self.users.fatigue_weight, limit
+        )
+        while largest > limit:
+            old = (self._table_items, self._table_level, self._table_clock)
+            count = self._table_count
+            capacity *= 2
+            self._new_tables(len(count), capacity)
+            self._table_count[:] = count
+            kernel.copy_tables(*old, self._table_items, self._table_level, self._table_clock)
+            limit = capacity // 2 - self.slate_size
 
     def validate_slates(
         self, slates: np.ndarray, name: str = "slates", n_rows: int | None = None
@@ -305,7 +351,8 @@ class UserPopulation:
             session_end=np.empty(n, dtype=bool),
         )
         drift = self.drift_now_[rows].copy()
-        kernel.step_rows(rows, slates, self._arrays, self._params, out)
+        self._make_room(rows)
+        kernel.step_rows(rows, slates, self._arrays, self._model, self._params, out)
         self._apply_drift(rows)
         return StepOutcome(
             clicked=out.clicked,
