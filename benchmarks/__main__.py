@@ -113,7 +113,9 @@ def env_alone(quick: bool) -> dict[str, float]:
         for slates in pool:
             users.step(slates)
 
-    users.step(pool[0])  # warm up: the compiled kernel loads on its first call
+    # Warm up: the compiled kernels load on their first call, and the users' fatigue tables
+    # grow to hold the pool's items (a one-off, ~5 ms per doubling at this size).
+    run()
     settle()
     seconds = median_seconds(run, 3 if quick else 7)
     return {"user_steps_per_s": b * steps / seconds, "ms_per_batch_step": 1e3 * seconds / steps}

@@ -172,7 +172,7 @@ def test_fatigue_tables_forget_only_what_no_longer_counts_and_grow_when_needed(a
     np.testing.assert_allclose(got[kept], dense[kept], rtol=1e-9)
     assert dense[~kept].max(initial=0.0) < 2.0**-53
     assert (pop._table_count == kept.sum(axis=1)).all()
-    capacity = pop._table_items.shape[1]
+    capacity = pop._table.shape[1]
     assert capacity < pop.n_items  # forgetting kept the tables far below the catalog
     if agent == "random":
         assert capacity > INITIAL_TABLE_CAPACITY  # ... and they did grow
@@ -214,7 +214,7 @@ def test_forgetting_fatigue_leaves_every_trajectory_bit_identical(monkeypatch, d
                 )
             o = pop.step(slates)
             outputs.append((o.clicked, o.dwell, o.click_probability, o.oracle_expected_clicks))
-        return outputs, pop._table_items.shape[1]
+        return outputs, pop._table.shape[1]
 
     small, small_capacity = run(8)
     full, full_capacity = run(8192)

@@ -41,7 +41,7 @@ from adaptrec.envs import kernel
 from adaptrec.envs.population import StepOutcome
 
 INITIAL_TABLE_CAPACITY = 32
-"""Fatigue-table slots per user at reset (a power of two; 640 bytes)."""
+"""Fatigue-table slots per user at reset (a power of two; 768 bytes)."""
 
 UTILITY_CHUNK_CELLS = 1 << 22
 """Dense utilities computed at a time when top lists are rebuilt (32 MB of float64)."""
@@ -127,6 +127,7 @@ class UserPopulation:
         self.clock_ = np.zeros(b)
         self.order_ = np.zeros((b, self.order_length), dtype=np.int32)
         self.top_utility_ = np.zeros((b, self.order_length))
+        self._top_shown = np.zeros((b, self.order_length), dtype=bool)
         # Observed histories as slot-major ring buffers, (h, B, k): step t's slate sits in slot
         # t % h (the kernel writes one slot per step instead of shifting h slates, and users in
         # step write adjacent rows; observations() unrolls them, see kernel.history_in_order).
@@ -177,7 +178,7 @@ class UserPopulation:
             (self.step_, 0),
             (self.session_, 0),
             (self.session_step_, 0),
-            (self._table_items, kernel.EMPTY),
+            (self._table[:, :, kernel.ITEM], kernel.EMPTY),
             (self._table_count, 0),
             (self.clock_, 0.0),
             (self.drift_now_, False),
@@ -204,11 +205,11 @@ class UserPopulation:
             order = top_k(utility, self.order_length, validate=False)
             self.order_[part] = order
             self.top_utility_[part] = np.take_along_axis(utility, order, axis=1)
+        kernel.mark_top_shown(rows, self._arrays)
 
     def _new_tables(self, n_rows: int, capacity: int) -> None:
-        self._table_items = np.full((n_rows, capacity), kernel.EMPTY, dtype=np.int32)
-        self._table_level = np.zeros((n_rows, capacity))
-        self._table_clock = np.zeros((n_rows, capacity))
+        self._table = np.zeros((n_rows, capacity, 3))
+        self._table[:, :, kernel.ITEM] = kernel.EMPTY
         self._table_count = np.zeros(n_rows, dtype=np.int64)
         self._bind_arrays()
 
@@ -218,9 +219,8 @@ class UserPopulation:
             preference=self.preference_,
             top_utility=self.top_utility_,
             order=self.order_,
-            table_items=self._table_items,
-            table_level=self._table_level,
-            table_clock=self._table_clock,
+            top_shown=self._top_shown,
+            table=self._table,
             table_count=self._table_count,
             clock=self.clock_,
             keys=self.keys_,
@@ -278,7 +278,7 @@ class UserPopulation:
         """Give every row of ``rows`` room for k new fatigue entries: rebuild full tables
         without their negligible entries, and double every table's capacity if one is still
         too full. A table of capacity >= 2N can never pass half full, so needs no check."""
-        capacity = self._table_items.shape[1]
+        capacity = self._table.shape[1]
         if capacity >= 2 * self.n_items:
             return
         limit = capacity // 2 - self.slate_size
@@ -288,12 +288,11 @@ class UserPopulation:
             rows, self._arrays, self._model, self.users.fatigue_weight, limit
         )
         while largest > limit:
-            old = (self._table_items, self._table_level, self._table_clock)
-            count = self._table_count
+            old, count = self._table, self._table_count
             capacity *= 2
             self._new_tables(len(count), capacity)
             self._table_count[:] = count
-            kernel.copy_tables(*old, self._table_items, self._table_level, self._table_clock)
+            kernel.copy_tables(old, self._table)
             limit = capacity // 2 - self.slate_size
 
     def validate_slates(
