@@ -3,6 +3,7 @@
     python -m benchmarks            # full sizes, several repeats (a few minutes)
     python -m benchmarks --quick    # same sizes, fewer repeats (about a minute)
     python -m benchmarks --json results.json
+    python -m benchmarks --scale 1000000   # workload 9 alone: a million users end to end
 
 Workloads (sizes from the throughput issue):
   1. env alone, random slates:      B=4,096 users, N=10,000 items, k=10, 20 topics
@@ -18,6 +19,8 @@ Workloads (sizes from the throughput issue):
      slate 2, 100 steps, random slates
   8. loaded variants of 1 and 4: with one busy-loop process beside them; 4 also under the
      thread settings a run uses (``torch_threads``: 1 torch and 1 numba thread by default)
+  9. (only with ``--scale USERS``) ``adaptrec run`` end to end: USERS x 10,000 items x 10
+     steps, popularity, Parquet logs and report, in shards of 10,000: wall time, peak RSS
 
 Each figure is the median over repeats. The roofline is the float32 matrix-multiply rate
 measured in the same run (numpy and torch, the higher). Each workload starts after a one-second
@@ -281,6 +284,41 @@ def recsim_sizes(quick: bool) -> dict[str, float]:
     return out
 
 
+def end_to_end(n_users: int, out_dir: str, n_items: int = 10_000) -> dict[str, float]:
+    """Workload 9: ``adaptrec run`` of ``n_users`` users x 10,000 items x 10 steps with the
+    popularity agent, Parquet logs and the report, in shards of 10,000 users, as a child
+    process: its wall time and peak resident memory (the child's ``ru_maxrss``)."""
+    import resource
+
+    command = [
+        sys.executable,
+        "-m",
+        "adaptrec.cli",
+        "run",
+        "--users",
+        str(n_users),
+        "--steps",
+        "10",
+        "--agents",
+        "popularity",
+        "--shard-size",
+        "10000",
+        "--window",
+        "5",
+        "--set",
+        f"catalog.n_items={n_items}",
+        "--out",
+        out_dir,
+        "--overwrite",
+        "--quiet",
+    ]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    return {"seconds": seconds, "peak_rss_gib": peak_kib / 2**20}
+
+
 @contextlib.contextmanager
 def busy_core() -> Iterator[None]:
     """One CPU-bound process (``while True: pass``) running beside the block: the "loaded"
@@ -298,7 +336,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (about a minute)")
     parser.add_argument("--json", help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        metavar="USERS",
+        help="only workload 9: USERS x 10,000 items x 10 steps end to end (1000000: ~20 min)",
+    )
+    parser.add_argument("--scale-items", type=int, default=10_000, help="catalog size of 9")
     args = parser.parse_args()
+    if args.scale:
+        with tempfile.TemporaryDirectory(prefix="adaptrec-scale-") as out_dir:
+            figures = end_to_end(args.scale, out_dir, args.scale_items)
+        print(
+            f"  9 end to end, {args.scale:,} users x {args.scale_items:,} items x 10 steps: "
+            f"{figures['seconds']:,.0f} s, peak RSS {figures['peak_rss_gib']:.2f} GiB"
+        )
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as file:
+                scale = {"users": args.scale, "items": args.scale_items, **figures}
+                json.dump({"scale": scale}, file, indent=2)
+        return
     torch.set_num_threads(os.cpu_count() or 1)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -1,6 +1,7 @@
 """The benchmarks run and report every workload (a smoke test: no speed is asserted)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,23 @@ def test_quick_benchmarks_print_and_write_every_figure(tmp_path):
     for figure in data["figures"]:
         assert figure["value"] > 0 and figure["unit"] is not None
         assert figure["metric"] in result.stdout
+
+
+def test_end_to_end_workload_runs_adaptrec_and_reports_time_and_memory(tmp_path):
+    # Workload 9 at a toy size: the child process must really run (a failed run raises), and
+    # its peak memory is the child's, not this process's (> 0, below the machine's).
+    out = tmp_path / "scale.json"
+    command = ["-m", "benchmarks", "--scale", "300", "--scale-items", "200", "--json", str(out)]
+    result = subprocess.run(
+        [sys.executable, *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "ADAPTREC_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr
+    scale = json.loads(out.read_text())["scale"]
+    assert scale["users"] == 300 and scale["items"] == 200
+    assert scale["seconds"] > 0 and 0.05 < scale["peak_rss_gib"] < 24
+    assert "9 end to end, 300 users x 200 items x 10 steps" in result.stdout
