@@ -2,7 +2,11 @@
 
 from typing import Any as _Any
 
-import gymnasium as _gymnasium
+from adaptrec._openmp import limit_spinning as _limit_spinning
+
+_limit_spinning()  # before numba's or torch's OpenMP runtime loads (see adaptrec/_openmp.py)
+
+import gymnasium as _gymnasium  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -41,9 +41,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 
+# isort: off
+import adaptrec  # noqa: F401  first: sets OpenMP's spin before torch loads (adaptrec/_openmp.py)
 import numpy as np
 import torch
 
+# isort: on
 from adaptrec.agents import LLMCosineAgent, StepBatch
 from adaptrec.agents.base import random_slates
 from adaptrec.core.catalog import make_catalog
@@ -222,8 +225,6 @@ def single_env_steps(quick: bool) -> float:
     """Steps/s of one ``gym.make("adaptrec/SlateRec-v0")`` env, 1,000 items, slate 10, random
     slates (SARDINE's SlateTopK size)."""
     import gymnasium as gym
-
-    import adaptrec  # noqa: F401 - registers the env
 
     env = gym.make(
         "adaptrec/SlateRec-v0",
