@@ -218,6 +218,17 @@ BENCHMARK_ROWS = (
     ),
     *(
         (
+            f"6. the same after {steps} steps of random slates (k=10, new items every step)",
+            "6 memory per user (N=10000)",
+            f"after {steps} random steps",
+            "{:,.0f}",
+            " bytes",
+            "",
+        )
+        for steps in (100, 300)
+    ),
+    *(
+        (
             f"7. env at RecSim NG's size {size} (users x docs), slate 2, 100 steps",
             f"7 env, RecSim NG size {size}",
             "user-steps/s",
