@@ -37,6 +37,12 @@ slate 2, one thread: 1.0 M user-steps/s, 2.8-3.2 M without counting). A span all
 nothing - its callers pass scratch space and outputs in - so nothing needs counting: the
 callers hold every array alive for the call. The per-user functions are inlined into the
 spans, so their accesses stay in one function that LLVM optimises as a whole.
+
+A ``prange`` body calls a span; it never inlines per-user code itself. Inlined into the
+``prange`` body, ``_rebuild_user``'s writes through ``users.table`` did not take effect (the
+parallel make-room, used from 64 users, rebuilt nothing, so those tables never forgot and grew
+twice as large; outputs were unaffected, the mechanism inside numba's parfor passes was not
+isolated). A test compares the parallel path's outputs and whole state with the serial path's.
 """
 
 from __future__ import annotations
