@@ -29,7 +29,8 @@ buffer, 320 KB per user at 10,000 items):
 Every loop is per user, so a user's numbers are identical alone or in any batch. The
 counter-based uniforms are bit-identical to :func:`adaptrec.core.rng.uniforms`.
 
-The loops over users (``_*_span``) are compiled with ``_nrt=False``: no reference counting.
+The loops over users (the ``_*_span`` functions and :func:`mark_top_shown`) are compiled
+with ``_nrt=False``: no reference counting.
 Each ``users.table``-style field access binds a new reference to an array, and numba counts
 it with an atomic increment and decrement through a runtime call; LLVM removed only some of
 those pairs, so a step spent half its time counting (measured at 10,000 users x 100 items,
