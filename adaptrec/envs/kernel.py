@@ -30,20 +30,23 @@ Every loop is per user, so a user's numbers are identical alone or in any batch.
 counter-based uniforms are bit-identical to :func:`adaptrec.core.rng.uniforms`.
 
 The loops over users (the ``_*_span`` functions and :func:`mark_top_shown`) are compiled
-with ``_nrt=False``: no reference counting.
-Each ``users.table``-style field access binds a new reference to an array, and numba counts
-it with an atomic increment and decrement through a runtime call; LLVM removed only some of
-those pairs, so a step spent half its time counting (measured at 10,000 users x 100 items,
-slate 2, one thread: 1.0 M user-steps/s, 2.8-3.2 M without counting). A span allocates
-nothing - its callers pass scratch space and outputs in - so nothing needs counting: the
-callers hold every array alive for the call. The per-user functions are inlined into the
-spans, so their accesses stay in one function that LLVM optimises as a whole.
+with ``_nrt=False``: no reference counting. Each ``users.table``-style field access binds a
+new reference to an array, and numba counts it with an atomic increment and decrement through
+a runtime call; LLVM removed only some of those pairs, so a step spent half its time
+counting (measured at 10,000 users x 100 items, slate 2, one thread: 1.0 M user-steps/s,
+2.8-3.2 M without counting). A span allocates nothing - its callers pass scratch space and
+outputs in - so nothing needs counting: the callers hold every array alive for the call. The
+per-user functions are inlined into the spans, so their accesses stay in one function that
+LLVM optimises as a whole.
 
-A ``prange`` body calls a span; it never inlines per-user code itself. Inlined into the
-``prange`` body, ``_rebuild_user``'s writes through ``users.table`` did not take effect (the
-parallel make-room, used from 64 users, rebuilt nothing, so those tables never forgot and grew
-twice as large; outputs were unaffected, the mechanism inside numba's parfor passes was not
-isolated). A test compares the parallel path's outputs and whole state with the serial path's.
+The ``prange`` bodies of the step and the make-room call a span; they do not inline per-user
+code that reaches the state through ``users``. Inlined into the ``prange`` body,
+``_rebuild_user``'s writes through ``users.table`` did not take effect (the parallel
+make-room, used from 64 users, rebuilt nothing, so those tables never forgot and grew twice as
+large; outputs were unaffected, the mechanism inside numba's parfor passes was not isolated).
+The other parallel kernels (utilities, history, table copies) take plain arrays and inline
+their per-user code. A test compares the parallel path's outputs and whole state, tables
+included, with the serial path's.
 """
 
 from __future__ import annotations
