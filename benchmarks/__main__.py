@@ -4,6 +4,7 @@
     python -m benchmarks --quick    # same sizes, fewer repeats (about a minute)
     python -m benchmarks --json results.json
     python -m benchmarks --scale 1000000   # workload 9 alone: a million users end to end
+    python -m benchmarks --memory          # workload 10 alone: state per user under agents
 
 Workloads (sizes from the throughput issue):
   1. env alone, random slates:      B=4,096 users, N=10,000 items, k=10, 20 topics
@@ -21,6 +22,10 @@ Workloads (sizes from the throughput issue):
      thread settings a run uses (``torch_threads``: 1 torch and 1 numba thread by default)
   9. (only with ``--scale USERS``) ``adaptrec run`` end to end: USERS x 10,000 items x 10
      steps, popularity, Parquet logs and report, in shards of 10,000: wall time, peak RSS
+ 10. (only with ``--memory``) simulator state per user at the end of the default run (its
+     400 users x 300 steps, 2,000 items, slate 5) under each of its agents: the bytes held,
+     the fatigue table's share, and the entries that still matter (exact: no timing, so one
+     run gives the figures)
 
 Each figure is the median over repeats. The roofline is the float32 matrix-multiply rate
 measured in the same run (numpy and torch, the higher). Each workload starts after a one-second
@@ -263,6 +268,56 @@ def memory_per_user(n_items: int = 10_000, steps: int = 0) -> float:
     return (state_bytes(512) - state_bytes(256)) / 256
 
 
+def memory_under_agents(
+    config: RunConfig | None = None, vectors: np.ndarray | None = None
+) -> dict[str, dict[str, float]]:
+    """Workload 10: a run's simulator state per user, agent by agent, after its ``n_steps``
+    steps. ``config`` defaults to the default run's; ``vectors`` (``(N, d)`` float32, the
+    catalog's item vectors) to its encoder's (real MiniLM), as ``adaptrec run`` makes them.
+
+    For each agent: ``state_bytes``, every array the population holds per user (those with a
+    users axis; the catalog's shared arrays excluded), of which ``table_bytes`` the fatigue
+    table (its capacity is shared by the population: the fullest user's need, doubled);
+    ``entries``, the mean entries held; ``live_entries``, the mean that still matter after
+    every table is rebuilt (what an exact store must keep: its least bytes are
+    ``live_entries`` x 24).
+    """
+    from adaptrec.agents import make_agent
+    from adaptrec.core.encoders import make_encoder
+    from adaptrec.envs import kernel
+    from adaptrec.world import build_catalog, make_population
+
+    config = config or RunConfig()
+    catalog = build_catalog(config)
+    if vectors is None:
+        with torch_threads(config.torch_threads):
+            vectors = make_encoder(config.encoder, None).encode(list(catalog.texts))
+    out = {}
+    for name in config.agents:
+        users = make_population(config, catalog)
+        users.reset(np.arange(config.n_users), config.seed)
+        with torch_threads(config.torch_threads):
+            agent = make_agent(name, config, vectors, users)
+            for _ in range(config.n_steps):
+                interact(agent, users)
+        per_user = {}  # views share their buffer's memory: count each buffer once
+        for value in vars(users).values():
+            if isinstance(value, np.ndarray) and config.n_users in value.shape:
+                while isinstance(value.base, np.ndarray):
+                    value = value.base
+                per_user[id(value)] = value.nbytes
+        entries = float(users._table_count.mean())
+        everyone = np.arange(config.n_users)  # a limit of -1 rebuilds every table
+        kernel.make_room(everyone, users._arrays, users._model, users.users.fatigue_weight, -1)
+        out[name] = {
+            "state_bytes": sum(per_user.values()) / config.n_users,
+            "table_bytes": users._table[0].nbytes,
+            "entries": entries,
+            "live_entries": float(users._table_count.mean()),
+        }
+    return out
+
+
 RECSIM_SIZES = ((100, 100), (1_000, 100), (10_000, 100), (1_000, 1_000))
 """(users, docs) of RecSim NG's published batched benchmark; slate 2, 100 steps."""
 
@@ -344,7 +399,22 @@ def main() -> None:
         help="only workload 9: USERS x 10,000 items x 10 steps end to end (1000000: ~20 min)",
     )
     parser.add_argument("--scale-items", type=int, default=10_000, help="catalog size of 9")
+    parser.add_argument(
+        "--memory", action="store_true", help="only workload 10: state per user under agents"
+    )
     args = parser.parse_args()
+    if args.memory:
+        memory = memory_under_agents()
+        for name, row in memory.items():
+            print(
+                f"  10 state per user after the default run, {name:<16} "
+                f"{row['state_bytes']:>9,.0f} B (fatigue table {row['table_bytes']:,} B, "
+                f"{row['entries']:.0f} entries, {row['live_entries']:.0f} that matter)"
+            )
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as file:
+                json.dump({"memory": memory}, file, indent=2)
+        return
     if args.scale:
         with tempfile.TemporaryDirectory(prefix="adaptrec-scale-") as out_dir:
             figures = end_to_end(args.scale, out_dir, args.scale_items)

@@ -51,3 +51,27 @@ def test_end_to_end_workload_runs_adaptrec_and_reports_time_and_memory(tmp_path)
     assert scale["users"] == 300 and scale["items"] == 200
     assert scale["seconds"] > 0 and 0.05 < scale["peak_rss_gib"] < 24
     assert "9 end to end, 300 users x 200 items x 10 steps" in result.stdout
+
+
+def test_memory_workload_counts_what_each_agents_users_hold(default_vectors):
+    # Workload 10 at the default world, fewer users and steps. The counts are exact, so they
+    # can be checked: every table holds at least the entries that still matter, with the
+    # room the population keeps (capacity >= 2x the fullest table after a rebuild); random
+    # slates show new items every step, the oracle repeats its best ones, so random's users
+    # must keep many more entries.
+    import dataclasses
+
+    from adaptrec.core.config import RunConfig
+    from benchmarks.__main__ import memory_under_agents
+
+    config = dataclasses.replace(RunConfig(), n_users=64, n_steps=120)
+    memory = memory_under_agents(config, default_vectors)
+    assert list(memory) == list(config.agents)
+    for name, row in memory.items():
+        assert 0 < row["live_entries"] <= row["entries"], name
+        assert row["table_bytes"] >= 2 * 24 * row["live_entries"], name
+        assert row["state_bytes"] > row["table_bytes"], name
+    assert memory["random"]["live_entries"] > 5 * memory["oracle"]["live_entries"]
+    # Beyond its table, a user's state does not depend on the agent.
+    rest = {row["state_bytes"] - row["table_bytes"] for row in memory.values()}
+    assert len(rest) == 1
