@@ -248,6 +248,18 @@ def single_env_steps(quick: bool) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def array_bytes(users: UserPopulation, users_axis: int | None = None) -> int:
+    """Bytes of the arrays ``users`` holds (only those with an axis of length ``users_axis``
+    if given), each buffer once: views share their base's memory."""
+    owners = {}
+    for value in vars(users).values():
+        if isinstance(value, np.ndarray) and (users_axis is None or users_axis in value.shape):
+            while isinstance(value.base, np.ndarray):
+                value = value.base
+            owners[id(value)] = value.nbytes
+    return sum(owners.values())
+
+
 def memory_per_user(n_items: int = 10_000, steps: int = 0) -> float:
     """Bytes of simulator state per user beyond the shared catalog: the growth of every array
     the population holds from 256 to 512 users, per added user, after ``steps`` steps of
@@ -257,13 +269,7 @@ def memory_per_user(n_items: int = 10_000, steps: int = 0) -> float:
         users = population(n_users, n_items, 10, max_steps=10**6)
         for slates in random_slate_pool(n_users, n_items, 10, steps):
             users.step(slates)
-        owners = {}  # views share their buffer's memory: count each buffer once
-        for value in vars(users).values():
-            if isinstance(value, np.ndarray):
-                while isinstance(value.base, np.ndarray):
-                    value = value.base
-                owners[id(value)] = value.nbytes
-        return sum(owners.values())
+        return array_bytes(users)
 
     return (state_bytes(512) - state_bytes(256)) / 256
 
@@ -300,17 +306,12 @@ def memory_under_agents(
             agent = make_agent(name, config, vectors, users)
             for _ in range(config.n_steps):
                 interact(agent, users)
-        per_user = {}  # views share their buffer's memory: count each buffer once
-        for value in vars(users).values():
-            if isinstance(value, np.ndarray) and config.n_users in value.shape:
-                while isinstance(value.base, np.ndarray):
-                    value = value.base
-                per_user[id(value)] = value.nbytes
+        state_bytes = array_bytes(users, users_axis=config.n_users)
         entries = float(users._table_count.mean())
         everyone = np.arange(config.n_users)  # a limit of -1 rebuilds every table
         kernel.make_room(everyone, users._arrays, users._model, users.users.fatigue_weight, -1)
         out[name] = {
-            "state_bytes": sum(per_user.values()) / config.n_users,
+            "state_bytes": state_bytes / config.n_users,
             "table_bytes": users._table[0].nbytes,
             "entries": entries,
             "live_entries": float(users._table_count.mean()),
