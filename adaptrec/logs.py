@@ -193,14 +193,21 @@ READ_BATCH_ROWS = 1 << 20
 batch, never every row at once (a million users x 10 steps x slate 5 is 50 M rows)."""
 
 
-def read_agent_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+def read_agent_arrays(path: str | os.PathLike[str], config=None) -> dict[str, np.ndarray]:
     """Per-(user, step) arrays of one agent's log, for the metrics.
 
     Returns ``expected``, ``oracle``, ``clicks`` and ``reward`` as ``(U, T)`` float64,
     ``session_end`` ``(U, T)`` bool, ``drift_step`` ``(U,)`` int64 and ``users`` ``(U,)``,
-    with users in ascending id order and steps 0..T-1. Reads the file in batches of
+    with users in ascending id order and steps 0..T-1. With the run's ``config`` of a changing
+    catalog, also ``new_items``: the per-item arrays of
+    :meth:`adaptrec.analysis.new_items.ItemEvents.arrays`. Reads the file in batches of
     :data:`READ_BATCH_ROWS` rows, twice: user ids and steps first, then the values.
     """
+    events = None
+    if config is not None and config.arrivals.changes:
+        from adaptrec.analysis.new_items import ItemEvents
+
+        events = ItemEvents(config)
     log = pq.ParquetFile(path)
     user_sets, n_steps = [], 0
     for batch in log.iter_batches(batch_size=READ_BATCH_ROWS, columns=["user", "step"]):
@@ -217,7 +224,14 @@ def read_agent_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         "session_end": np.zeros(shape, dtype=bool),
     }
     drift = np.full(len(users), -1, dtype=np.int64)
-    for batch in log.iter_batches(batch_size=READ_BATCH_ROWS, columns=list(ARRAY_COLUMNS)):
+    columns = [*ARRAY_COLUMNS, "item"] if events is not None else list(ARRAY_COLUMNS)
+    for batch in log.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
+        if events is not None:
+            events.add(
+                batch.column("item").to_numpy(),
+                batch.column("step").to_numpy(),
+                batch.column("clicked").to_numpy(zero_copy_only=False),
+            )
         user_index = np.searchsorted(users, batch.column("user").to_numpy())
         cells = user_index * n_steps + batch.column("step").to_numpy()
         counts += np.bincount(cells, minlength=counts.size)
@@ -236,4 +250,6 @@ def read_agent_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if counts.size == 0 or counts.min() == 0 or len(np.unique(counts)) != 1:
         raise ValueError(f"{path} does not hold every (user, step) exactly once per slot")
     out = {"users": users, "clicks": clicks.reshape(shape), "slate_size": int(counts[0])}
+    if events is not None:
+        out["new_items"] = events.arrays()
     return {**out, **grids, "drift_step": drift}

@@ -3,6 +3,7 @@ its population of users, from the run config."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -32,11 +33,26 @@ def build_catalog(
     if source.kind == "synthetic":
         from adaptrec.core.catalog import make_catalog
 
-        return make_catalog(config.catalog, config.seed)
-    if source.kind == "news-switch":
+        catalog = make_catalog(config.catalog, config.seed)
+    elif source.kind == "news-switch":
         from adaptrec.envs.news_switch import news_catalog
 
         return news_catalog()
-    from adaptrec.data.calibration import calibrated_catalog
+    else:
+        from adaptrec.data.calibration import calibrated_catalog
 
-    return calibrated_catalog(source.path, config.calibration, cache_dir, on_event)
+        catalog = calibrated_catalog(source.path, config.calibration, cache_dir, on_event)
+        if config.arrivals.changes:
+            from adaptrec.data.movielens import in_release_order
+
+            catalog = in_release_order(catalog)
+    if not config.arrivals.changes:
+        return catalog
+    needed = config.arrivals.items_needed(config.n_steps)
+    if catalog.n_items < needed:
+        raise ValueError(
+            f"arrivals need {needed} items for the run ({config.arrivals.initial_items} initial + "
+            f"{config.arrivals.rate:g} per step for {config.n_steps - 1} steps), but the "
+            f"catalog has {catalog.n_items}: lower arrivals.rate or arrivals.lifetime"
+        )
+    return dataclasses.replace(catalog, arrivals=config.arrivals)

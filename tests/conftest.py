@@ -109,3 +109,15 @@ def ray_session():
     connect(num_cpus=2)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def default_vectors_for(minilm: CachedEncoder):
+    """``encode(catalog)``: MiniLM vectors of any catalog's texts (cached per session)."""
+    from adaptrec.rollout import torch_threads
+
+    def encode(catalog: Catalog) -> np.ndarray:
+        with torch_threads(1):
+            return minilm.encode(list(catalog.texts))
+
+    return encode

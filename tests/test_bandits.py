@@ -238,8 +238,22 @@ def test_vw_without_the_extra_says_how_to_install_it(monkeypatch):
 
 def test_scenarios_are_selectable_by_name_and_differ_where_documented():
     assert set(SCENARIOS) == {
-        "cold-start", "abrupt-drift", "gradual-drift", "fatigue-heavy", "news-switch"
+        "cold-start", "abrupt-drift", "gradual-drift", "fatigue-heavy", "news-switch",
+        "fresh-content", "recurring", "trend-shock",
     }  # fmt: skip
+    fresh = scenario_config("fresh-content")
+    assert (fresh.arrivals.rate, fresh.arrivals.lifetime, fresh.users.drift) == (5, 100, "none")
+    assert fresh.catalog.n_items >= fresh.arrivals.items_needed(fresh.n_steps) == 500 + 5 * 299
+    movies = scenario_config("fresh-content", data="movielens:x")
+    assert movies.arrivals.rate == 20
+    recurring = scenario_config("recurring")
+    assert (recurring.users.drift, recurring.users.cycle_period, recurring.users.drift_step) == (
+        "recurring",
+        50,
+        25,
+    )
+    trend = scenario_config("trend-shock")
+    assert (trend.users.trend_topic, trend.users.trend_start, trend.users.drift) == (0, 100, "none")
     assert scenario_config("cold-start").users.drift == "none"
     assert scenario_config("abrupt-drift").users.drift == "abrupt"
     gradual = scenario_config("gradual-drift", n_steps=120)

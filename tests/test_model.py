@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from adaptrec.core.config import CatalogConfig
 from adaptrec.envs import model
 from adaptrec.envs.users import UserPopulation
-from adaptrec.testing.strategies import populations, slates
+from adaptrec.testing.strategies import live_slates, populations, slates
 
 
 def _state_of(population: UserPopulation, row: int) -> model.UserState:
@@ -23,7 +23,7 @@ def _state_of(population: UserPopulation, row: int) -> model.UserState:
     )
 
 
-@given(populations(max_users=4), st.integers(1, 10), st.data())
+@given(populations(max_users=4, changing=True), st.integers(1, 10), st.data())
 def test_kernel_steps_exactly_as_the_model_says(population, n_steps, data):
     params = model.ModelParams.from_config(population.users, population.env)
     catalog, users = population.catalog, population.users
@@ -31,13 +31,15 @@ def test_kernel_steps_exactly_as_the_model_says(population, n_steps, data):
     states = [_state_of(population, b) for b in range(len(population.user_ids_))]
     for _ in range(n_steps):
         # The oracle, before the step: the same slates (exact) and expected clicks.
-        best = [model.oracle(params, s) for s in states]
+        lo, hi = catalog.live_bounds(population.step_)
+        best = [model.oracle(params, s, (lo[b], hi[b])) for b, s in enumerate(states)]
         np.testing.assert_array_equal(population.oracle_slates(), [slate for slate, _ in best])
-        shown = (
-            population.oracle_slates()
-            if data.draw(st.booleans())
-            else data.draw(slates(catalog.n_items, population.slate_size, len(states)))
-        )
+        if data.draw(st.booleans()):
+            shown = population.oracle_slates()
+        elif catalog.changes:
+            shown = data.draw(live_slates(population))
+        else:
+            shown = data.draw(slates(catalog.n_items, population.slate_size, len(states)))
         outcome = population.step(shown)
         for b, state in enumerate(states):
             response = model.respond(params, state, shown[b])

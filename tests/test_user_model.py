@@ -151,7 +151,9 @@ def test_the_agents_cosine_in_the_ridge_space_is_the_cosine_in_the_language_mode
 def test_change_detection_drops_a_users_evidence_once_clicks_fall_short_of_predictions():
     # Catches: a detector that never fires, fires on the first miss, or resets other users.
     items = _items(7, n=40)
-    model = RidgeUserModel(items, 6, 1.0, 1.0, UserKeys(0, 0), change_threshold=2.0)
+    model = RidgeUserModel(
+        items, 6, 1.0, 1.0, UserKeys(0, 0), detector="cusum", change_threshold=2.0
+    )
     slate, examined = np.array([[3, 4], [3, 4]]), np.ones((2, 2), bool)
     for _ in range(30):  # both users click item 3, never item 4
         model.update(np.arange(2), slate, slate == 3, examined)

@@ -29,6 +29,8 @@ from adaptrec.agents.base import (
     UserKeys,
     demote,
     explore,
+    live_bounds,
+    mask_unlive,
     observed_user_ids,
     shown_in_history,
 )
@@ -46,12 +48,15 @@ def _examined(batch: StepBatch) -> np.ndarray:
     return np.asarray(batch.clicked) | np.asarray(batch.skipped)
 
 
-def _rank_and_explore(agent, scores: np.ndarray, observation: dict[str, np.ndarray], ids):
-    """Top-k of ``(B, N)`` scores (recent items demoted if configured), then epsilon-greedy
-    exploration; sets the agent's ``last_propensity_``."""
+def rank_and_explore(agent, scores: np.ndarray, observation: dict[str, np.ndarray], ids):
+    """Top-k of ``(B, N)`` scores of the live items (recent items demoted if configured), then
+    epsilon-greedy exploration among the live items; sets the agent's ``last_propensity_``."""
     if agent.config.avoid_recent and "items" in observation:
         recent = shown_in_history(observation["items"], agent.n_items)
         scores = demote(scores, recent, _RECENT_PENALTY)
+    live = live_bounds(observation, agent.n_items) if "live" in observation else None
+    if live is not None:
+        scores = mask_unlive(scores, *live)
     slates = top_k(np.ascontiguousarray(scores, dtype=np.float64), agent.slate_size, validate=False)
     return explore(
         slates,
@@ -61,6 +66,7 @@ def _rank_and_explore(agent, scores: np.ndarray, observation: dict[str, np.ndarr
         agent.config.epsilon,
         _LANE_EXPLORE,
         agent=agent,
+        live=live,
     )
 
 
@@ -96,7 +102,7 @@ class _CountingBandit:
         return clicks[user_ids], trials[user_ids]
 
     def _finish(self, scores: np.ndarray, observation: dict[str, np.ndarray], ids) -> np.ndarray:
-        return _rank_and_explore(self, scores, observation, ids)
+        return rank_and_explore(self, scores, observation, ids)
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         ids = np.asarray(batch.user_ids, dtype=np.int64)
@@ -171,6 +177,25 @@ def item_features(item_vectors: np.ndarray, dim: int) -> np.ndarray:
     return principal_basis(item_vectors, dim)[0]
 
 
+def ucb_scores(
+    features: np.ndarray, theta: np.ndarray, width: np.ndarray, alpha: float
+) -> np.ndarray:
+    """``(B, N)`` float64 optimistic scores ``x . theta + alpha sqrt(x' M x)`` of every item.
+
+    Args:
+        features: ``(N, D)`` float64 item features ``x``.
+        theta: ``(B, D)`` float64 estimates.
+        width: ``(B, D, D)`` float64 the confidence matrix ``M`` of each user (``A^-1`` for
+            LinUCB, ``V^-1 V~ V^-1`` for D-LinUCB).
+        alpha: the width of the bonus.
+    """
+    spread = np.empty((len(theta), len(features)))
+    for start in range(0, len(theta), 64):  # (64, N, D) at a time
+        part = np.matmul(features[None], width[start : start + 64])
+        spread[start : start + 64] = np.einsum("bnd,nd->bn", part, features)
+    return theta @ features.T + alpha * np.sqrt(np.maximum(spread, 0.0))
+
+
 class LinearBanditAgent:
     """Per-user linear bandit over item text embeddings: LinUCB (``mode='ucb'``: score
     ``theta . x + alpha * sqrt(x' A^-1 x)``) or linear Thompson sampling (``mode='ts'``: score
@@ -210,11 +235,7 @@ class LinearBanditAgent:
         theta = np.einsum("bij,bj->bi", a_inv, b)
         x = self.features
         if self.mode == "ucb":
-            spread = np.empty((len(user_ids), self.n_items))
-            for start in range(0, len(user_ids), 64):  # (64, N, D) at a time
-                part = np.matmul(x[None], a_inv[start : start + 64])
-                spread[start : start + 64] = np.einsum("bnd,nd->bn", part, x)
-            return theta @ x.T + self.config.alpha * np.sqrt(np.maximum(spread, 0.0))
+            return ucb_scores(x, theta, a_inv, self.config.alpha)
         # Box-Muller normals from counter-based uniforms: batch-independent per user.
         u = uniforms(self._keys(user_ids), steps, _LANE_SAMPLE, 2 * self.dim)
         z = np.sqrt(-2.0 * np.log1p(-u[:, : self.dim])) * np.cos(2 * np.pi * u[:, self.dim :])
@@ -224,7 +245,7 @@ class LinearBanditAgent:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
-        slates = _rank_and_explore(
+        slates = rank_and_explore(
             self, self.scores(ids, np.asarray(observation["step"])), observation, ids
         )
         if self.mode == "ts":

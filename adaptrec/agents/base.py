@@ -68,14 +68,46 @@ def propensities_of(agent: Agent, slates: np.ndarray) -> np.ndarray:
 
 
 def exploration_propensity(
-    explored: np.ndarray, n_items: int, slate_size: int, epsilon: float
+    explored: np.ndarray, n_items: int | np.ndarray, slate_size: int, epsilon: float
 ) -> np.ndarray:
     """Propensities of :func:`explore`'s slates: a greedy slot keeps its item with probability
     ``1 - epsilon``; an explored slot's item was one of the ``n_items - k`` items outside the
-    greedy slate, each drawn with probability ``epsilon / (n_items - k)``."""
-    if epsilon <= 0 or n_items <= slate_size:
+    greedy slate, each drawn with probability ``epsilon / (n_items - k)``. ``n_items`` may be
+    ``(B,)``: the live items of each row."""
+    n_items = np.asarray(n_items)
+    if epsilon <= 0 or np.all(n_items <= slate_size):
         return np.ones(explored.shape)
-    return np.where(explored, epsilon / (n_items - slate_size), 1.0 - epsilon)
+    spread = epsilon / np.maximum(n_items - slate_size, 1)
+    spread = spread[:, None] if spread.ndim else spread
+    return np.where(explored, spread, 1.0 - epsilon)
+
+
+def live_bounds(observation: dict[str, np.ndarray], n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` ``(B,)`` int64: the ids live for each observed user, ``lo <= i < hi``
+    (``observation["live"]`` of a changing catalog; the whole catalog otherwise)."""
+    live = observation.get("live")
+    b = len(np.asarray(observation["user_id"]))
+    if live is None:
+        return np.zeros(b, dtype=np.int64), np.full(b, n_items, dtype=np.int64)
+    live = np.asarray(live, dtype=np.int64)
+    check_array("observation['live']", live, shape=(b, 2), kind="iu")
+    if live.size and (live[:, 0].min() < 0 or live[:, 1].max() > n_items or
+                      (live[:, 1] - live[:, 0]).min() < 1):  # fmt: skip
+        raise ValueError(
+            f"observation['live'] must hold ranges [lo, hi) within [0, {n_items}], got "
+            f"{live[np.argmax((live[:, 1] <= live[:, 0]) | (live[:, 0] < 0))].tolist()}"
+        )
+    return live[:, 0].copy(), live[:, 1].copy()
+
+
+def mask_unlive(scores: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``(B, N)`` scores with every item outside a row's live ids set to ``-inf`` (a new array
+    when any is; ``scores`` itself for a catalog that is all live)."""
+    n = scores.shape[1]
+    if (lo == 0).all() and (hi == n).all():
+        return scores
+    ids = np.arange(n)[None, :]
+    return np.where((ids >= lo[:, None]) & (ids < hi[:, None]), scores, -np.inf)
 
 
 def batch_observation(observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -98,14 +130,16 @@ def observed_user_ids(observation: dict[str, np.ndarray]) -> np.ndarray:
 class PerUserRows:
     """Arrays with one row per user id, grown on demand (new rows take ``fill``)."""
 
-    def __init__(self, shape: tuple[int, ...], fill: float | np.ndarray = 0.0) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], fill: float | np.ndarray = 0.0, dtype=np.float64
+    ) -> None:
         self.shape, self.fill = shape, fill
-        self.data = np.zeros((0, *shape))
+        self.data = np.zeros((0, *shape), dtype=dtype)
 
     def grow(self, user_ids: np.ndarray) -> np.ndarray:
         top = int(user_ids.max()) + 1 if user_ids.size else 0
         if top > len(self.data):
-            extra = np.empty((top - len(self.data), *self.shape))
+            extra = np.empty((top - len(self.data), *self.shape), dtype=self.data.dtype)
             extra[...] = self.fill
             self.data = np.concatenate([self.data, extra])
         return self.data
@@ -162,15 +196,22 @@ def _nth_not_in(rank: np.ndarray, excluded: np.ndarray) -> np.ndarray:
 
 
 def random_slates(
-    keys: np.ndarray, step: np.ndarray, n_items: int, k: int, lane: int
+    keys: np.ndarray,
+    step: np.ndarray,
+    n_items: int,
+    k: int,
+    lane: int,
+    live: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Uniform slates of ``k`` distinct items (sampling without replacement): ``(B, k)`` int64."""
+    """Uniform slates of ``k`` distinct items (sampling without replacement): ``(B, k)`` int64;
+    with ``live`` (``(lo, hi)``, ``(B,)`` each), of the ids ``lo <= i < hi`` of each row."""
     draws = uniforms(keys, step, lane, k)
+    n = n_items if live is None else live[1] - live[0]
     slates = np.empty((len(keys), k), dtype=np.int64)
     for slot in range(k):
-        rank = np.minimum((draws[:, slot] * (n_items - slot)).astype(np.int64), n_items - slot - 1)
+        rank = np.minimum((draws[:, slot] * (n - slot)).astype(np.int64), n - slot - 1)
         slates[:, slot] = _nth_not_in(rank, slates[:, :slot])
-    return slates
+    return slates if live is None else slates + live[0][:, None]
 
 
 def explore(
@@ -181,21 +222,28 @@ def explore(
     epsilon: float,
     lane: int,
     agent: object | None = None,
+    live: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Epsilon-greedy per slot: each slot is replaced, with probability ``epsilon``, by an item
     drawn uniformly from those neither in the greedy slate nor explored into an earlier slot.
     Returns a new ``(B, k)`` array. By symmetry, an explored slot then holds each of the
     ``n_items - k`` non-greedy items with equal probability, whatever happened before it.
+    With ``live`` (``(lo, hi)``, ``(B,)`` each) the items drawn are the row's live ids
+    ``lo <= i < hi`` (the greedy slate must be live).
 
     With ``agent``, also sets ``agent.last_propensity_`` (see :func:`exploration_propensity`).
     """
     k = slates.shape[1]
+    lo, n = (0, n_items) if live is None else (live[0], live[1] - live[0])
     explored = np.zeros(slates.shape, dtype=bool)
-    if epsilon > 0 and n_items > k:
+    if epsilon > 0 and np.any(np.asarray(n) > k):
         coins = uniforms(keys, step, lane, 2 * k)
-        greedy, slates = slates, slates.copy()
+        # Within a row's live ids, counted from its first: the same draws as a catalog of
+        # just those items.
+        greedy = slates - lo[:, None] if live is not None else slates
+        slates = greedy.copy()
         for slot in range(k):
-            left = n_items - k - explored[:, :slot].sum(axis=1)
+            left = n - k - explored[:, :slot].sum(axis=1)
             # (Only a catalog smaller than 2k - 1 can run out of items to explore.)
             chosen = (coins[:, slot] < epsilon) & (left > 0)
             explored[:, slot] = chosen
@@ -206,6 +254,8 @@ def explore(
             available = left[chosen]
             rank = np.minimum((coins[chosen, k + slot] * available).astype(np.int64), available - 1)
             slates[chosen, slot] = _nth_not_in(rank, excluded)
+        if live is not None:
+            slates += lo[:, None]
     if agent is not None:
-        agent.last_propensity_ = exploration_propensity(explored, n_items, k, epsilon)  # type: ignore[attr-defined]
+        agent.last_propensity_ = exploration_propensity(explored, n, k, epsilon)  # type: ignore[attr-defined]
     return slates

@@ -8,6 +8,7 @@ from adaptrec.agents.base import (
     StepBatch,
     UserKeys,
     explore,
+    live_bounds,
     observed_user_ids,
     random_slates,
 )
@@ -29,13 +30,16 @@ class RandomAgent:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
-        self.last_propensity_ = np.full((len(ids), self.slate_size), 1.0 / self.n_items)
+        live = live_bounds(observation, self.n_items) if "live" in observation else None
+        n_live = self.n_items if live is None else (live[1] - live[0])[:, None]
+        self.last_propensity_ = np.broadcast_to(1.0 / n_live, (len(ids), self.slate_size)).copy()
         return random_slates(
             self._keys(ids),
             np.asarray(observation["step"]),
             self.n_items,
             self.slate_size,
             _LANE_RANDOM,
+            live,
         )
 
     def update(self, batch: StepBatch) -> dict[str, float]:
@@ -74,10 +78,23 @@ class PopularityAgent:
         # below every other, in O(N log N + B k H) instead of a (B, N) top-k per step (which
         # was two thirds of a 10,000-user x 10,000-item run).
         order = np.argsort(-self.clicks_, kind="stable")
-        if self.avoid_recent and "items" in observation:
-            slates = first_unshown(order, np.asarray(observation["items"]), self.slate_size)
-        else:
-            slates = np.tile(order[: self.slate_size], (len(ids), 1))
+        live = live_bounds(observation, self.n_items) if "live" in observation else None
+        slates = np.empty((len(ids), self.slate_size), dtype=np.int64)
+        # One ranking per distinct live range (a batch at one step has one): the order with
+        # the items outside the range left out.
+        groups = [(np.arange(len(ids)), order)]
+        if live is not None:
+            ranges, which = np.unique(np.stack(live, axis=1), axis=0, return_inverse=True)
+            groups = [
+                (np.flatnonzero(which.reshape(-1) == g), order[(order >= lo) & (order < hi)])
+                for g, (lo, hi) in enumerate(ranges)
+            ]
+        for rows, ranked in groups:
+            if self.avoid_recent and "items" in observation:
+                history = np.asarray(observation["items"])[rows]
+                slates[rows] = first_unshown(ranked, history, self.slate_size)
+            else:
+                slates[rows] = ranked[: self.slate_size]
         return explore(
             slates,
             self._keys(ids),
@@ -86,6 +103,7 @@ class PopularityAgent:
             self.epsilon,
             _LANE_EXPLORE,
             agent=self,
+            live=live,
         )
 
     def update(self, batch: StepBatch) -> dict[str, float]:

@@ -48,6 +48,15 @@ def make_builtin(context: AgentContext) -> Agent:
     if name in ("linucb", "lin-ts"):
         mode = "ucb" if name == "linucb" else "ts"
         return LinearBanditAgent(item_vectors, k, mode, config.bandits, seed, index)
+    if name in ("d-linucb", "sw-linucb", "glr-linucb"):
+        from adaptrec.agents.nonstationary import (
+            DiscountedLinUCB,
+            GLRLinUCB,
+            SlidingWindowLinUCB,
+        )
+
+        kind = {"d-linucb": DiscountedLinUCB, "sw-linucb": SlidingWindowLinUCB}.get(name, GLRLinUCB)
+        return kind(item_vectors, k, config.bandits, seed, index)
     if name == "vw":
         from adaptrec.agents.vw import VowpalWabbitAgent
 

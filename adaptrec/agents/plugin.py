@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptrec.agents.base import Agent, StepBatch
+from adaptrec.agents.base import Agent, StepBatch, live_bounds
 
 
 class PolicyAgent:
@@ -39,9 +39,20 @@ class CheckedAgent:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         slates = self.agent.act(observation)
-        return check_slates(
+        slates = check_slates(
             self.name, slates, len(observation["user_id"]), self.n_items, self.slate_size
         )
+        if "live" in observation:
+            lo, hi = live_bounds(observation, self.n_items)
+            outside = (slates < lo[:, None]) | (slates >= hi[:, None])
+            if outside.any():
+                row, slot = np.argwhere(outside)[0]
+                raise ValueError(
+                    f"agent {self.name!r}: act must return items live at this step "
+                    f"(observation['live']), got item {int(slates[row, slot])} in row {row}, "
+                    f"whose live ids are [{int(lo[row])}, {int(hi[row])})"
+                )
+        return slates
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         metrics = self.agent.update(batch)

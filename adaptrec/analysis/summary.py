@@ -20,6 +20,7 @@ from adaptrec.analysis.metrics import (
     recovery_time,
     time_to_adapt,
 )
+from adaptrec.analysis.new_items import new_item_figures
 from adaptrec.analysis.survival import (
     THRESHOLDS,
     SurvivalData,
@@ -69,6 +70,11 @@ def pool_units(parts: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ARRAY_KEYS:
         if key in parts[0]:
             pooled[key] = np.concatenate([part[key] for part in parts])
+    if "new_items" in parts[0]:  # (seed, item) units, each seed's cohort in id order
+        pooled["new_items"] = {
+            key: np.concatenate([part["new_items"][key] for part in parts])
+            for key in parts[0]["new_items"]
+        }
     return pooled
 
 
@@ -112,8 +118,14 @@ def _reach(steps: np.ndarray, config: RunConfig, rng, fraction_key: str) -> dict
     return {**interval.to_dict(), fraction_key: reached, "n_users": int(steps.size)}
 
 
-def analyse_agent(data: dict[str, Any], config: RunConfig, agent_index: int) -> AgentAnalysis:
-    """Every figure of one agent from its arrays (see :func:`adaptrec.logs.read_agent_arrays`)."""
+def analyse_agent(
+    data: dict[str, Any],
+    config: RunConfig,
+    agent_index: int,
+    oracle_items: dict[str, np.ndarray] | None = None,
+) -> AgentAnalysis:
+    """Every figure of one agent from its arrays (see :func:`adaptrec.logs.read_agent_arrays`);
+    ``oracle_items``: the oracle's new-item arrays, for the share of its exposure."""
     window, threshold = config.window, config.threshold
     expected, oracle, clicks = data["expected"], data["oracle"], data["clicks"]
     k, drift = data["slate_size"], np.asarray(data["drift_step"])
@@ -172,6 +184,8 @@ def analyse_agent(data: dict[str, Any], config: RunConfig, agent_index: int) -> 
         }
         for kind in ("time_to_adapt", "recovery")
     }
+    if "new_items" in data:
+        out["new_items"] = new_item_figures(data["new_items"], oracle_items, config, rng)
     return AgentAnalysis(out, first, since, survival)
 
 
@@ -188,7 +202,10 @@ def analyse_agents(
     from adaptrec.analysis.text import headline_sentence
 
     names = sorted(arrays, key=agent_order)
-    analyses = {name: analyse_agent(arrays[name], config, agent_order(name)) for name in names}
+    oracle_items = arrays["oracle"].get("new_items") if "oracle" in arrays else None
+    analyses = {
+        name: analyse_agent(arrays[name], config, agent_order(name), oracle_items) for name in names
+    }
     seed = analyses.get(SEED_AGENT)
     for name, analysis in analyses.items():
         if seed is not None and name != SEED_AGENT:
@@ -215,6 +232,6 @@ def load_run(
         if config is not None and file_config != config:
             raise ValueError(f"{path} was written by a different run config than its neighbours")
         config, data = file_config, meta["data"]
-        arrays[meta["agent"]] = read_agent_arrays(path)
+        arrays[meta["agent"]] = read_agent_arrays(path, file_config)
     assert config is not None
     return config, dict(sorted(arrays.items(), key=lambda item: agent_order(item[0]))), data

@@ -9,11 +9,11 @@ is strong, quality is not mentioned at all, and the phrasing varies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from adaptrec.core.config import CatalogConfig
+from adaptrec.core.config import ArrivalConfig, CatalogConfig
 from adaptrec.core.rng import Component, generator
 
 # name, adjectives, heads, details, touches (how the topic is named when it is secondary)
@@ -379,6 +379,8 @@ class Catalog:
         user_pool: real users to draw simulated users from, or ``None`` (synthetic tastes).
         provenance: where the catalog came from and how well any fit holds (JSON-able); logged
             with every run and shown in its report.
+        arrivals: when items arrive and expire (:mod:`adaptrec.core.arrivals`); the default
+            is a fixed catalog.
     """
 
     item_ids: np.ndarray
@@ -389,10 +391,22 @@ class Catalog:
     item_bias: np.ndarray | None = None
     user_pool: UserPool | None = None
     provenance: dict | None = None
+    arrivals: ArrivalConfig = field(default_factory=ArrivalConfig)
 
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
+
+    @property
+    def changes(self) -> bool:
+        """Whether items arrive and expire during a run."""
+        return self.arrivals.changes
+
+    def live_bounds(self, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(lo, hi)`` int64 shaped like ``steps``: the ids live at each step."""
+        from adaptrec.core.arrivals import live_bounds
+
+        return live_bounds(self.arrivals, self.n_items, steps)
 
     @property
     def n_topics(self) -> int:

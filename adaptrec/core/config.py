@@ -11,11 +11,14 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import sys
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+import numpy as np
 
 from adaptrec.core.validation import check_agent_name, check_choice, check_float, check_int
 
@@ -32,11 +35,14 @@ AGENT_NAMES = (
     "llm-cosine-random",
     "vw",
     "llm-cosine",
+    "d-linucb",
+    "sw-linucb",
+    "glr-linucb",
 )
 """Every agent; an agent's position is its random-stream index (new agents go at the end, so
 adding one never changes another's results; the literal seed keeps the first agent's streams,
 which it had when it was called 'llm-cosine')."""
-DISPLAY_ORDER = ("llm-cosine", *AGENT_NAMES[:-1])
+DISPLAY_ORDER = ("llm-cosine", *(name for name in AGENT_NAMES if name != "llm-cosine"))
 """The order of agents in tables and plots."""
 DEFAULT_AGENTS = ("llm-cosine", "llm-cosine-seed", "popularity", "random", "oracle")
 ENCODER_KINDS = ("minilm", "hashing")
@@ -50,6 +56,9 @@ COMPARE_AGENTS = (
     "thompson",
     "linucb",
     "lin-ts",
+    "d-linucb",
+    "sw-linucb",
+    "glr-linucb",
     "vw",
     "popularity",
     "random",
@@ -122,6 +131,49 @@ class CatalogConfig(_Config):
 
 
 @dataclass(frozen=True)
+class ArrivalConfig(_Config):
+    """A changing catalog: items that arrive during the run and expire (every data source).
+
+    Item ids are in order of arrival and every item stays equally long, so the items live at
+    a step are one range of ids. Item ``i`` arrives at step ``floor((i - initial) / rate) + 1``
+    (the first ``initial`` items are there at step 0, their arrivals staggered back in time at
+    the same rate so that they expire one after another) and expires ``lifetime`` steps after
+    it arrives.
+    """
+
+    rate: float = 0.0
+    """New items per step (0 = a fixed catalog: every item live at every step)."""
+    lifetime: int = 0
+    """Steps an item stays live after it arrives (0 = forever: a growing catalog)."""
+    initial: int = 0
+    """Items live at step 0 (0 = rate x lifetime, the steady state; required without a
+    lifetime)."""
+
+    def __post_init__(self) -> None:
+        check_float("arrivals.rate", self.rate, low=0, high=1_000_000)
+        check_int("arrivals.lifetime", self.lifetime, low=0)
+        check_int("arrivals.initial", self.initial, low=0)
+        if self.rate > 0 and self.lifetime == 0 and self.initial == 0:
+            raise ValueError(
+                "arrivals.initial must be > 0 for a growing catalog (arrivals.lifetime=0), got 0"
+            )
+
+    @property
+    def changes(self) -> bool:
+        """Whether the catalog changes during a run."""
+        return self.rate > 0
+
+    @property
+    def initial_items(self) -> int:
+        """Items live at step 0."""
+        return self.initial or round(self.rate * self.lifetime)
+
+    def items_needed(self, n_steps: int) -> int:
+        """Catalog size for arrivals to go on until step ``n_steps - 1``."""
+        return self.initial_items + math.ceil(self.rate * max(0, n_steps - 1))
+
+
+@dataclass(frozen=True)
 class UserConfig(_Config):
     preference_scale: float = 2.5
     """Std of each user's own topic weights: larger = pickier users, bigger gap to random."""
@@ -146,13 +198,29 @@ class UserConfig(_Config):
     dwell_scale: float = 30.0
     """Mean dwell time in seconds of a click on an item of attractiveness 0.5."""
     drift: str = "abrupt"
-    """'none', 'abrupt' (switch at drift_step) or 'gradual' (linear over drift_duration steps)."""
+    """'none', 'abrupt' (switch at drift_step), 'gradual' (linear over drift_duration steps) or
+    'recurring' (from drift_step on, the user's taste alternates between the second and the
+    first one every cycle_period / 2 steps: interests that follow the time of day)."""
     drift_step: int = 150
     """Step at which drift starts; must be >= 1."""
     drift_fraction: float = 0.5
     """Fraction of users whose preference drifts."""
     drift_duration: int = 50
     """Steps over which a gradual drift moves to the new preference."""
+    cycle_period: int = 50
+    """Steps of one cycle of a 'recurring' drift (each taste holds for half of it)."""
+    trend_topic: int = -1
+    """A trend: hidden topic that becomes more attractive to every user for a while (-1 =
+    none); its weight in every user's preference rises by trend_boost at trend_start, holds
+    for trend_duration steps, then fades linearly to nothing over trend_fade steps."""
+    trend_boost: float = 3.0
+    """Utility added to the trending topic's weight at the trend's height."""
+    trend_start: int = 100
+    """Step at which the trend starts (for every user: it is the users' change step)."""
+    trend_duration: int = 50
+    """Steps the trend holds at full strength."""
+    trend_fade: int = 50
+    """Steps over which the trend fades out (1 = at once)."""
 
     def __post_init__(self) -> None:
         check_float("users.preference_scale", self.preference_scale, low=0)
@@ -173,10 +241,33 @@ class UserConfig(_Config):
         check_float("users.leave_probability", self.leave_probability, low=0, high=1)
         check_float("users.leave_if_no_click", self.leave_if_no_click, low=0, high=1)
         check_float("users.dwell_scale", self.dwell_scale, low=0, low_open=True)
-        check_choice("users.drift", self.drift, ("none", "abrupt", "gradual"))
+        check_choice("users.drift", self.drift, ("none", "abrupt", "gradual", "recurring"))
         check_int("users.drift_step", self.drift_step, low=1)
         check_float("users.drift_fraction", self.drift_fraction, low=0, high=1)
         check_int("users.drift_duration", self.drift_duration, low=1)
+        check_int("users.cycle_period", self.cycle_period, low=2)
+        check_int("users.trend_topic", self.trend_topic, low=-1, high=1023)
+        check_float("users.trend_boost", self.trend_boost, low=-20, high=20)
+        check_int("users.trend_start", self.trend_start, low=1)
+        check_int("users.trend_duration", self.trend_duration, low=0)
+        check_int("users.trend_fade", self.trend_fade, low=1)
+
+    @property
+    def has_trend(self) -> bool:
+        return self.trend_topic >= 0
+
+    def trend_level(self, step: np.ndarray) -> np.ndarray:
+        """``(B,)`` float64: the trend's boost at each user's ``step`` (0 without a trend)."""
+        step = np.asarray(step)
+        if not self.has_trend:
+            return np.zeros(step.shape)
+        since = step - self.trend_start
+        fading = since - self.trend_duration
+        level = np.where(since < 0, 0.0, 1.0)
+        level = np.where(
+            fading >= 0, np.clip(1.0 - (fading + 1) / self.trend_fade, 0.0, 1.0), level
+        )
+        return self.trend_boost * level
 
 
 @dataclass(frozen=True)
@@ -235,13 +326,26 @@ class LLMCosineConfig(_Config):
     forgetting: float = 0.99
     """Per-step forgetting of the ridge user model (1 = never): evidence older than about
     1 / (1 - forgetting) steps fades, so a changed taste is relearned without being announced."""
-    change_threshold: float = 0.0
-    """Change detection of the ridge user model (0 = off): a one-sided CUSUM of how far a
-    user's clicks fall below the estimate's predictions, ``sum(clip(x . theta, 0, 1) - y -
-    change_slack)`` over examined items; past this threshold the user's evidence is dropped
-    and the estimate restarts from the population prior."""
+    change_detector: str = "glr"
+    """How the ridge user model notices a changed taste besides forgetting: 'none'
+    (forgetting alone), 'cusum' (a one-sided CUSUM of clicks falling short of the estimate's
+    predictions, ``sum(clip(x . theta, 0, 1) - y - change_slack)``; past ``change_threshold``
+    the user restarts from the population prior), 'two-speed' (each user also keeps a fast
+    posterior forgetting at ``fast_forgetting``; a CUSUM of the fast posterior's predictive
+    log-likelihood ratio over the slow one's on the examined items, past ``change_threshold``
+    nats, replaces the slow posterior by the fast one) or 'glr' (a one-sided Bernoulli GLR test
+    on the user's clicks, confidence ``glr_delta``, looking back ``glr_window`` steps; an alarm
+    replaces the slow posterior by the fast one). See the README's measurements."""
+    change_threshold: float = 4.0
+    """Threshold of the CUSUM detectors ('cusum': clicks; 'two-speed': nats)."""
     change_slack: float = 0.25
-    """Per examined item, the shortfall of clicks that the change detector ignores."""
+    """Per examined item, the shortfall of clicks that the 'cusum' detector ignores."""
+    fast_forgetting: float = 0.9
+    """Per-step forgetting of the fast posterior of the 'two-speed' and 'glr' detectors."""
+    glr_delta: float = 0.01
+    """Confidence of the 'glr' detector's test (smaller: later and rarer alarms)."""
+    glr_window: int = 200
+    """Steps the 'glr' detector looks back over."""
     ts_scale: float = 0.0
     """Thompson sampling: the cosine uses a draw of the ridge user model's coefficients from
     their posterior, scaled by this (0 = the posterior mean, no draw). Uniform ``epsilon``
@@ -271,8 +375,20 @@ class LLMCosineConfig(_Config):
         check_float("llm_cosine.ridge", self.ridge, low=0, low_open=True)
         check_float("llm_cosine.forgetting", self.forgetting, low=0, low_open=True, high=1)
         check_float("llm_cosine.ts_scale", self.ts_scale, low=0)
-        check_float("llm_cosine.change_threshold", self.change_threshold, low=0)
+        check_choice(
+            "llm_cosine.change_detector",
+            self.change_detector,
+            ("none", "cusum", "two-speed", "glr"),
+        )
+        check_float("llm_cosine.change_threshold", self.change_threshold, low=0, low_open=True)
         check_float("llm_cosine.change_slack", self.change_slack, low=0, high=1)
+        check_float(
+            "llm_cosine.fast_forgetting", self.fast_forgetting, low=0, low_open=True, high=1
+        )
+        check_float(
+            "llm_cosine.glr_delta", self.glr_delta, low=0, low_open=True, high=1, high_open=True
+        )
+        check_int("llm_cosine.glr_window", self.glr_window, low=2, high=100_000)
         check_float("llm_cosine.item_bias", self.item_bias, low=0)
         if not isinstance(self.center_items, bool):
             raise TypeError(f"llm_cosine.center_items must be a bool, got {self.center_items!r}")
@@ -390,8 +506,22 @@ class BanditConfig(_Config):
     """Linear Thompson sampling's posterior scale v."""
     avoid_recent: bool = True
     """Rank items shown in the observed history below all others (as the seed agent does)."""
+    discount: float = 0.98
+    """D-LinUCB's discount gamma of past evidence per step of a user."""
+    window: int = 50
+    """SW-LinUCB's sliding window, in steps of a user."""
+    glr_delta: float = 0.01
+    """GLR-LinUCB's change test confidence (smaller: later and rarer restarts)."""
+    glr_window: int = 200
+    """Steps GLR-LinUCB's change test looks back over."""
 
     def __post_init__(self) -> None:
+        check_float("bandits.discount", self.discount, low=0, low_open=True, high=1)
+        check_int("bandits.window", self.window, low=1, high=100_000)
+        check_float(
+            "bandits.glr_delta", self.glr_delta, low=0, low_open=True, high=1, high_open=True
+        )
+        check_int("bandits.glr_window", self.glr_window, low=2, high=100_000)
         check_float("bandits.epsilon", self.epsilon, low=0, high=1)
         check_float("bandits.prior_strength", self.prior_strength, low=0)
         check_float("bandits.forgetting", self.forgetting, low=0, low_open=True, high=1)
@@ -434,6 +564,7 @@ class RunConfig(_Config):
     two-reader tutorial world, :mod:`adaptrec.envs.news_switch`); ``catalog`` is used only by
     'synthetic'."""
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    arrivals: ArrivalConfig = field(default_factory=ArrivalConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     users: UserConfig = field(default_factory=UserConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -464,6 +595,7 @@ class RunConfig(_Config):
         check_data(self.data)
         for name, kind in (
             ("catalog", CatalogConfig),
+            ("arrivals", ArrivalConfig),
             ("calibration", CalibrationConfig),
             ("users", UserConfig),
             ("env", EnvConfig),
@@ -491,6 +623,30 @@ class RunConfig(_Config):
             )
         if self.window > self.n_steps:
             raise ValueError(f"window must be <= n_steps={self.n_steps}, got {self.window}")
+        self._check_arrivals()
+
+    def _check_arrivals(self) -> None:
+        arrivals, k = self.arrivals, self.env.slate_size
+        if not arrivals.changes:
+            return
+        if self.source.kind == "news-switch":
+            raise ValueError("arrivals.rate must be 0 for data 'news-switch' (seven fixed topics)")
+        live = arrivals.initial_items
+        if arrivals.lifetime:
+            live = min(live, math.floor(arrivals.rate * arrivals.lifetime))
+        if live < k:
+            raise ValueError(
+                f"arrivals must keep at least env.slate_size={k} items live, got "
+                f"{live} (rate {arrivals.rate:g} x lifetime {arrivals.lifetime}, initial "
+                f"{arrivals.initial_items})"
+            )
+        needed = arrivals.items_needed(self.n_steps)
+        if self.source.kind == "synthetic" and self.catalog.n_items < needed:
+            raise ValueError(
+                f"catalog.n_items must be >= {needed} for arrivals to last the run "
+                f"({arrivals.initial_items} initial + {arrivals.rate:g} per step for "
+                f"{self.n_steps - 1} steps), got {self.catalog.n_items}"
+            )
 
     @property
     def source(self) -> DataSource:

@@ -18,6 +18,7 @@ ml-1m                     ratings.dat, movies.dat                     Latin-1   
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -29,6 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from adaptrec.core.catalog import Catalog
 
 # format -> (required files, optional files)
 FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -352,4 +355,33 @@ def _assemble(
         item=item.astype(np.int32),
         rating=stars.astype(np.float32),
         timestamp=time.astype(np.int64),
+    )
+
+
+_YEAR = re.compile(r"\((\d{4})\)\.")
+
+
+def release_years(texts: tuple[str, ...] | list[str]) -> np.ndarray:
+    """``(N,)`` int64: each movie's release year, read from its text (``"Title (1995). ..."``;
+    0 where the title has none)."""
+    years = np.zeros(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        found = _YEAR.search(text)
+        if found:
+            years[i] = int(found.group(1))
+    return years
+
+
+def in_release_order(catalog: Catalog) -> Catalog:
+    """The catalog with its movies renumbered in order of release (year, then the original
+    order), so that a changing catalog (:mod:`adaptrec.core.arrivals`) brings them out as they
+    came out. Users are untouched: their tastes are over the movies' hidden factors."""
+    order = np.argsort(release_years(catalog.texts), kind="stable")
+    return dataclasses.replace(
+        catalog,
+        texts=tuple(catalog.texts[i] for i in order),
+        topics=catalog.topics[order],
+        quality=catalog.quality[order],
+        item_bias=None if catalog.item_bias is None else catalog.item_bias[order],
+        provenance={**(catalog.provenance or {}), "item_order": "release year"},
     )

@@ -208,27 +208,39 @@ def _fatigue_of(users, b, item, clock):
 
 
 @nb.njit(inline="always")
+def _live(model, step):
+    """``(lo, hi)``: the ids live at ``step`` are ``lo <= i < hi`` (the model's live table;
+    a step beyond it uses its last row)."""
+    row = min(step, model.live.shape[0] - 1)
+    return model.live[row, 0], model.live[row, 1]
+
+
+@nb.njit(inline="always")
 def _oracle_user(b, users, model, clock, weight, best_score, best_item):
-    """Top-k items of ``utility - weight * fatigue`` for user row ``b`` (best first, ties to
-    the lower id): the top list's walk, else a full scan."""
+    """Top-k live items of ``utility - weight * fatigue`` for user row ``b`` (best first, ties
+    to the lower id): the top list's walk, else a scan of the live items. The list holds the
+    ``list_size`` items of highest base utility of a range of ids that covers every item live
+    until it is rebuilt; items not live now are passed over."""
     k = len(best_score)
     order, top_utility = users.order, users.top_utility
-    n_items = model.item_term.shape[0]
+    lo, hi = _live(model, users.step[b])
     count = 0
     decided = False
-    for m in range(order.shape[1]):
+    for m in range(users.list_size[b]):
         base = top_utility[b, m]
         if count == k and base < best_score[k - 1]:
             decided = True  # every later item has base <= this one < the k-th best
             break
         item = order[b, m]
+        if item < lo or item >= hi:
+            continue
         score = base
         if users.top_shown[b, m]:  # else the table has no entry: skip the lookup
             score = base - weight * _fatigue_of(users, b, item, clock)
         count = _insert(best_score, best_item, count, k, score, item)
-    if not decided and order.shape[1] < n_items:
+    if not decided and not users.list_full[b]:
         count = 0
-        for item in range(n_items):
+        for item in range(lo, hi):
             base = _item_utility(b, item, users.preference, model.topic_rows, model.item_term)
             score = base - weight * _fatigue_of(users, b, item, clock)
             count = _insert(best_score, best_item, count, k, score, item)
@@ -258,7 +270,7 @@ def _top_rank(users, b, item, utility):
 def mark_top_shown(rows, users):
     """Flag each top-list item of ``rows`` that has a fatigue entry (after a new list)."""
     for b in rows:
-        for m in range(users.order.shape[1]):
+        for m in range(users.list_size[b]):
             slot = _slot(users.table, b, users.order[b, m])
             users.top_shown[b, m] = users.table[b, slot, ITEM] == users.order[b, m]
 
@@ -488,15 +500,16 @@ def history_in_order(ring: np.ndarray, step: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def first_invalid_slate(slates, n_items):
-    """Index of the first row of ``slates`` (``(B, k)`` int) with an item outside
-    ``[0, n_items)`` or a repeated item, or -1 if every row is valid."""
+def first_invalid_slate(slates, lo, hi):
+    """Index of the first row of ``slates`` (``(B, k)`` int) with an item outside its row's
+    live ids ``[lo[j], hi[j])`` (``(B,)`` int64 each) or a repeated item, or -1 if every row
+    is valid."""
     n, k = slates.shape
     for j in range(n):
         bad = False
         for s in range(k):
             item = slates[j, s]
-            bad |= (item < 0) | (item >= n_items)
+            bad |= (item < lo[j]) | (item >= hi[j])
             for earlier in range(s):
                 bad |= slates[j, earlier] == item
         if bad:
@@ -522,6 +535,7 @@ class ItemModel(NamedTuple):
 
     topic_rows: np.ndarray  # (N, T) float64 hidden topics (or calibrated factors), row-major
     item_term: np.ndarray  # (N,) float64 each item's own term of the base utility
+    live: np.ndarray  # (S, 2) int64 [lo, hi) of the ids live at steps 0..S-1 (core.arrivals)
 
 
 class UserArrays(NamedTuple):
@@ -530,7 +544,11 @@ class UserArrays(NamedTuple):
 
     preference: np.ndarray  # (B, T) float64 current hidden preference
     top_utility: np.ndarray  # (B, M) float64 base utilities of the top list, decreasing
+    #   (-inf past list_size)
     order: np.ndarray  # (B, M) int32 the top list: items by decreasing base utility
+    list_size: np.ndarray  # (B,) int64 entries of the top list in use (M unless its range
+    #   of ids holds fewer items)
+    list_full: np.ndarray  # (B,) bool: the list holds every item of its range (no scan)
     top_shown: np.ndarray  # (B, M) bool: the item may have a fatigue entry (else it has none)
     table: np.ndarray  # (B, C, 3) float64 fatigue tables: item (EMPTY if unused), fatigue
     #   level when last set, the user's log-clock then; one entry's fields share a cache line

@@ -165,11 +165,14 @@ def respond(params: ModelParams, state: UserState, slate: np.ndarray) -> Respons
     )
 
 
-def oracle(params: ModelParams, state: UserState) -> tuple[np.ndarray, float]:
-    """The best slate for the user's hidden state (``(k,)`` int64, best first) and its expected
-    clicks."""
+def oracle(
+    params: ModelParams, state: UserState, live: tuple[int, int] | None = None
+) -> tuple[np.ndarray, float]:
+    """The best slate of the items live now (ids ``live = (lo, hi)``, default all) for the
+    user's hidden state (``(k,)`` int64, best first) and its expected clicks."""
     score = state.utility - params.fatigue_weight * state.fatigue
-    slate = top_k(score[None, :], len(params.examination))[0]
+    lo, hi = (0, len(score)) if live is None else (int(live[0]), int(live[1]))
+    slate = top_k(score[None, lo:hi], len(params.examination))[0] + lo
     return slate, float((params.examination * sigmoid(score[slate])).sum())
 
 
@@ -206,9 +209,67 @@ def preference_at(
     step: int, initial: np.ndarray, target: np.ndarray, drifts: bool, users: UserConfig
 ) -> np.ndarray:
     """``(T,)`` a user's preference for step ``step`` (its draws happen at that step)."""
-    if not drifts or users.drift == "none" or step < users.drift_step:
-        return initial
+    return preference_at_steps(
+        users, np.array([step]), initial[None, :], target[None, :], np.array([drifts])
+    )[0]
+
+
+def preference_at_steps(
+    users: UserConfig,
+    step: np.ndarray,
+    initial: np.ndarray,
+    target: np.ndarray,
+    drifts: np.ndarray,
+) -> np.ndarray:
+    """``(B, T)`` float64: each user's preference at its ``step`` (``(B,)``), from its
+    ``initial`` and ``target`` tastes (``(B, T)``) and whether it drifts (``(B,)`` bool).
+
+    * abrupt: the target from ``drift_step`` on;
+    * gradual: linearly from the initial taste to the target over ``drift_duration`` steps
+      from ``drift_step`` (``initial + share (target - initial)``; the target itself at share 1);
+    * recurring: from ``drift_step`` on, the target for ``cycle_period // 2`` steps, then the
+      initial taste as long, and so on;
+    * a trend (``trend_topic`` >= 0) adds :meth:`UserConfig.trend_level` to that topic's weight
+      of every user, drifting or not.
+    """
+    step = np.asarray(step, dtype=np.int64)
+    moved = np.asarray(drifts, dtype=bool) & (step >= users.drift_step)
+    preference = np.array(initial, dtype=np.float64)
     if users.drift == "abrupt":
-        return target
-    share = min((step - users.drift_step + 1) / users.drift_duration, 1.0)
-    return target if share >= 1 else initial + share * (target - initial)
+        preference[moved] = target[moved]
+    elif users.drift == "gradual":
+        share = np.minimum((step - users.drift_step + 1) / users.drift_duration, 1.0)[:, None]
+        blend = np.where(share >= 1, target, initial + share * (target - initial))
+        preference[moved] = blend[moved]
+    elif users.drift == "recurring":
+        half = max(1, users.cycle_period // 2)
+        second = moved & (((step - users.drift_step) // half) % 2 == 0)
+        preference[second] = target[second]
+    if users.has_trend:
+        preference[:, users.trend_topic] += users.trend_level(step)
+    return preference
+
+
+def change_now(users: UserConfig, step: np.ndarray, drifts: np.ndarray) -> np.ndarray:
+    """``(B,)`` bool: the user's taste changes (starts to, for a gradual drift) at ``step``:
+    its drift step, each switch of a recurring drift, and the start of a trend."""
+    step = np.asarray(step, dtype=np.int64)
+    drifts = np.asarray(drifts, dtype=bool)
+    now = np.zeros(step.shape, dtype=bool)
+    if users.drift in ("abrupt", "gradual"):
+        now = drifts & (step == users.drift_step)
+    elif users.drift == "recurring":
+        half = max(1, users.cycle_period // 2)
+        now = drifts & (step >= users.drift_step) & ((step - users.drift_step) % half == 0)
+    if users.has_trend:
+        now = now | (step == users.trend_start)
+    return now
+
+
+def change_steps(users: UserConfig, drifts: np.ndarray) -> np.ndarray:
+    """``(B,)`` int64: the first step at which each user's taste changes, -1 if never."""
+    drifts = np.asarray(drifts, dtype=bool)
+    first = np.where(drifts & (users.drift != "none"), users.drift_step, -1).astype(np.int64)
+    if users.has_trend:
+        first = np.where(first >= 0, np.minimum(first, users.trend_start), users.trend_start)
+    return first

@@ -248,6 +248,12 @@ class SlateRecRLEnv(gym.Env):
         if env is None:
             env = EnvConfig(**RL_ENV_DEFAULTS)
         self.user_env = SlateRecEnv(env, users, catalog, catalog_seed, user_id, user_stride)
+        if self.user_env.catalog.changes:
+            raise ValueError(
+                "catalog must be fixed for SlateRecRL-v0 (its decoders rank every item), got "
+                "one whose items arrive and expire; use adaptrec/SlateRec-v0, whose "
+                "observation says which items are live"
+            )
         self.catalog = self.user_env.catalog
         if item_vectors is None:
             from adaptrec.core.encoders import make_encoder

@@ -7,6 +7,13 @@ cold-start     no drift: how fast a recommender personalises from a user's first
 abrupt-drift   half the users switch to a new taste halfway (the default run)
 gradual-drift  half the users move to a new taste linearly over a sixth of the run
 fatigue-heavy  strong, slowly recovering fatigue: repeats hurt, variety matters
+fresh-content  the catalog turns over: 5 new items arrive per step with their text and each
+               expires 100 steps after it arrived (500 live at a time); no taste drift. With
+               data movielens:PATH, movies arrive in order of release, 20 per step
+recurring      half the users' interests follow a cycle (the time of day): from step 25 they
+               switch between two tastes every 25 steps
+trend-shock    one topic becomes much more attractive to everyone at step 100 (+3 to its
+               weight), holds for 50 steps, then fades out over 50
 news-switch    Vowpal Wabbit's content-personalisation tutorial (two readers, two times of
                day, seven topics, preferences switched at step 5,000 of 10,000); every agent
                explores with the tutorial's epsilon 0.2, bandits forget at 0.97 per visit,
@@ -25,6 +32,7 @@ import dataclasses
 from typing import Any
 
 from adaptrec.core.config import (
+    ArrivalConfig,
     BanditConfig,
     EnvConfig,
     LLMCosineConfig,
@@ -37,7 +45,24 @@ from adaptrec.core.config import (
 )
 from adaptrec.core.validation import check_choice
 
-SCENARIOS = ("cold-start", "abrupt-drift", "gradual-drift", "fatigue-heavy", "news-switch")
+SCENARIOS = (
+    "cold-start",
+    "abrupt-drift",
+    "gradual-drift",
+    "fatigue-heavy",
+    "news-switch",
+    "fresh-content",
+    "recurring",
+    "trend-shock",
+)
+FRESH_RATE, FRESH_LIFETIME = 5.0, 100
+"""fresh-content's arrivals: new items per step and steps each stays (synthetic catalog)."""
+FRESH_RATE_MOVIELENS = 20.0
+"""fresh-content's movies per step on MovieLens (9,742 movies: 2,000 at the start and 20 a
+step last 300 steps)."""
+TREND_TOPIC = 0
+"""trend-shock's trending topic (0: crime; a topic, not a user, so every seed's population
+meets the same trend)."""
 NEWS_EPSILON = 0.2
 NEWS_TOPICS = 7
 NEWS_CEILING = (1 - NEWS_EPSILON) + NEWS_EPSILON / NEWS_TOPICS
@@ -67,6 +92,32 @@ def scenario_config(
         users = dataclasses.replace(users, drift="gradual", drift_duration=max(1, n_steps // 6))
     elif name == "fatigue-heavy":
         users = dataclasses.replace(users, fatigue_weight=1.0, fatigue_decay=0.95)
+    elif name == "recurring":
+        period = max(2, min(50, n_steps // 6))
+        users = dataclasses.replace(
+            users, drift="recurring", cycle_period=period, drift_step=max(1, period // 2)
+        )
+    elif name == "trend-shock":
+        start = max(1, n_steps // 3)
+        users = dataclasses.replace(
+            users,
+            drift="none",
+            trend_topic=TREND_TOPIC,
+            trend_start=start,
+            trend_duration=max(0, n_steps // 6),
+            trend_fade=max(1, n_steps // 6),
+        )
+    elif name == "fresh-content":
+        users = dataclasses.replace(users, drift="none")
+        movielens = str(overrides.get("data", "synthetic")).startswith("movielens:")
+        rate = FRESH_RATE_MOVIELENS if movielens else FRESH_RATE
+        lifetime = min(FRESH_LIFETIME, n_steps)
+        arrivals = ArrivalConfig(rate=rate, lifetime=lifetime)
+        catalog = dataclasses.replace(
+            config.catalog,
+            n_items=max(config.catalog.n_items, arrivals.items_needed(n_steps)),
+        )
+        config = dataclasses.replace(config, arrivals=arrivals, catalog=catalog)
     return dataclasses.replace(config, users=users, **overrides)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -9,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from adaptrec.core.catalog import Catalog, make_catalog
-from adaptrec.core.config import CatalogConfig, EnvConfig, UserConfig
+from adaptrec.core.config import ArrivalConfig, CatalogConfig, EnvConfig, UserConfig
 from adaptrec.core.validation import check_int
 from adaptrec.envs.users import UserPopulation
 
@@ -27,11 +28,16 @@ class SlateSpace(spaces.MultiDiscrete):
     def __init__(self, n_items: int, slate_size: int, seed: int | None = None) -> None:
         super().__init__(np.full(slate_size, n_items, dtype=np.int64), dtype=np.int64, seed=seed)
         self.n_items, self.slate_size = n_items, slate_size
+        self.live = (0, n_items)
+        """The ids ``[lo, hi)`` :meth:`sample` draws from: a changing catalog's env sets them
+        to the items live at its user's current step."""
 
     def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
         if mask is not None or probability is not None:
             raise ValueError("SlateSpace.sample supports neither mask nor probability; got one")
-        return self.np_random.choice(self.n_items, self.slate_size, replace=False).astype(np.int64)
+        lo, hi = self.live
+        picked = self.np_random.choice(hi - lo, self.slate_size, replace=False)
+        return (picked + lo).astype(np.int64)
 
     def contains(self, x: Any) -> bool:
         return bool(super().contains(x) and len(np.unique(np.asarray(x))) == self.slate_size)
@@ -126,6 +132,7 @@ class SlateRecEnv(gym.Env):
         catalog_seed: int = 0,
         user_id: int = 0,
         user_stride: int = 1,
+        arrivals: ArrivalConfig | dict | None = None,
     ) -> None:
         self.env_config = _as_config(EnvConfig, env, "env")
         self.user_config = _as_config(UserConfig, users, "users")
@@ -134,6 +141,15 @@ class SlateRecEnv(gym.Env):
                 _as_config(CatalogConfig, catalog, "catalog"),
                 check_int("catalog_seed", catalog_seed, low=0),
             )
+        if arrivals is not None:
+            arrivals = _as_config(ArrivalConfig, arrivals, "arrivals")
+            needed = arrivals.items_needed(self.env_config.max_steps)
+            if arrivals.changes and catalog.n_items < needed:
+                raise ValueError(
+                    f"catalog must have >= {needed} items for arrivals over env.max_steps="
+                    f"{self.env_config.max_steps} steps, got {catalog.n_items}"
+                )
+            catalog = dataclasses.replace(catalog, arrivals=arrivals)
         self.catalog = catalog
         self.first_user = check_int("user_id", user_id, low=0, high=_MAX_USER_ID)
         self.user_stride = check_int("user_stride", user_stride, low=1)
@@ -150,6 +166,12 @@ class SlateRecEnv(gym.Env):
                 "clicks": spaces.MultiBinary((h, k)),
                 "skips": spaces.MultiBinary((h, k)),
                 "dwell": spaces.Box(0.0, _MAX_DWELL, shape=(h, k), dtype=np.float32),
+                # A changing catalog: the ids [lo, hi) live now (actions must be among them).
+                **(
+                    {"live": spaces.Box(0, n, shape=(2,), dtype=np.int64)}
+                    if catalog.changes
+                    else {}
+                ),
             }
         )
         self._root_seed: int | None = None
@@ -157,7 +179,12 @@ class SlateRecEnv(gym.Env):
         self._needs_reset = True
 
     def _observation(self) -> dict[str, np.ndarray]:
-        return {key: np.asarray(value[0]) for key, value in self.population.observations().items()}
+        observation = {
+            key: np.asarray(value[0]) for key, value in self.population.observations().items()
+        }
+        if "live" in observation:
+            self.action_space.live = tuple(int(x) for x in observation["live"])
+        return observation
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

@@ -32,12 +32,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from adaptrec.core.arrivals import arrival_steps, live_table
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import EnvConfig, UserConfig
 from adaptrec.core.ranking import top_k
 from adaptrec.core.rng import Component, generator, user_keys
 from adaptrec.core.validation import check_array, check_slate_fits
 from adaptrec.envs import kernel
+from adaptrec.envs.model import change_now, change_steps, preference_at_steps
 from adaptrec.envs.population import StepOutcome
 
 INITIAL_TABLE_CAPACITY = 32
@@ -45,6 +47,9 @@ INITIAL_TABLE_CAPACITY = 32
 
 UTILITY_CHUNK_CELLS = 1 << 22
 """Dense utilities computed at a time when top lists are rebuilt (32 MB of float64)."""
+
+LIST_LOOKAHEAD = 50
+"""Steps of arrivals a top list of a growing catalog (no expiry) covers ahead."""
 
 
 class UserPopulation:
@@ -79,9 +84,16 @@ class UserPopulation:
         # before it would fall back to a full scan (only when many top items are fatigued).
         self.order_length = min(self.n_items, 4 * env.slate_size + 64)
         # The item side of the base utility, row-major for the kernel's per-item sums.
+        # A changing catalog (core.arrivals): the live ids of every step of an episode, and
+        # how far ahead a top list looks (its range covers every item live until then, so
+        # lists are rebuilt every `lookahead` steps, not every step).
+        self.live_table_ = live_table(catalog.arrivals, self.n_items, env.max_steps)
+        lifetime = catalog.arrivals.lifetime
+        self.lookahead = max(1, lifetime // 2) if lifetime else LIST_LOOKAHEAD
         self._model = kernel.ItemModel(
             topic_rows=np.ascontiguousarray(catalog.topics, dtype=np.float64),
             item_term=self.item_term,
+            live=self.live_table_,
         )
         self._params = kernel.StepParams(
             examination=self.examination,
@@ -127,6 +139,9 @@ class UserPopulation:
         self.clock_ = np.zeros(b)
         self.order_ = np.zeros((b, self.order_length), dtype=np.int32)
         self.top_utility_ = np.zeros((b, self.order_length))
+        self.list_size_ = np.zeros(b, dtype=np.int64)
+        self.list_full_ = np.zeros(b, dtype=bool)
+        self.list_end_ = np.zeros(b, dtype=np.int64)  # the list's range ends before this id
         self._top_shown = np.zeros((b, self.order_length), dtype=bool)
         # Observed histories as slot-major ring buffers, (h, B, k): step t's slate sits in slot
         # t % h (the kernel writes one slot per step instead of shifting h slates, and users in
@@ -195,17 +210,43 @@ class UserPopulation:
         self._set_utility(rows)
 
     def _set_utility(self, rows: np.ndarray) -> None:
-        """Rebuild the top lists of ``rows`` (after a taste change): the ``order_length`` items
-        of highest base utility and their utilities. The dense ``(rows, N)`` utilities exist
-        only a chunk of rows at a time."""
-        chunk = max(1, UTILITY_CHUNK_CELLS // self.n_items)
+        """Rebuild the top lists of ``rows`` (after a taste change, or when items arrive that
+        their lists do not cover): the ``order_length`` items of highest base utility among
+        the ids live now or arriving within :attr:`lookahead` steps, and their utilities.
+        The dense ``(rows, range)`` utilities exist only a chunk of rows at a time."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not self.catalog.changes:
+            self._set_lists(rows, 0, self.n_items)
+        else:
+            steps = self.step_[rows]
+            for step in np.unique(steps):
+                part = rows[steps == step]
+                lo = int(self.catalog.live_bounds(np.array([step]))[0][0])
+                end = int(self.catalog.live_bounds(np.array([step + self.lookahead]))[1][0])
+                self._set_lists(part, lo, end)
+        kernel.mark_top_shown(rows, self._arrays)
+
+    def _set_lists(self, rows: np.ndarray, lo: int, end: int) -> None:
+        """Top lists of ``rows`` over the ids ``lo <= i < end``."""
+        width = end - lo
+        size = min(self.order_length, width)
+        if lo == 0 and end == self.n_items:
+            topic_columns, item_term = self._topic_columns, self.item_term
+        else:
+            topic_columns = np.ascontiguousarray(self._topic_columns[:, lo:end])
+            item_term = np.ascontiguousarray(self.item_term[lo:end])
+        chunk = max(1, UTILITY_CHUNK_CELLS // max(1, width))
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
-            utility = self._utility(self.preference_[part])
-            order = top_k(utility, self.order_length, validate=False)
-            self.order_[part] = order
-            self.top_utility_[part] = np.take_along_axis(utility, order, axis=1)
-        kernel.mark_top_shown(rows, self._arrays)
+            utility = kernel.utility_rows(self.preference_[part], topic_columns, item_term)
+            order = top_k(utility, size, validate=False)
+            self.order_[part, :size] = order + lo
+            self.top_utility_[part, :size] = np.take_along_axis(utility, order, axis=1)
+        self.order_[rows, size:] = -1
+        self.top_utility_[rows, size:] = -np.inf
+        self.list_size_[rows] = size
+        self.list_full_[rows] = size == width
+        self.list_end_[rows] = end
 
     def _new_tables(self, n_rows: int, capacity: int) -> None:
         self._table = np.zeros((n_rows, capacity, 3))
@@ -219,6 +260,8 @@ class UserPopulation:
             preference=self.preference_,
             top_utility=self.top_utility_,
             order=self.order_,
+            list_size=self.list_size_,
+            list_full=self.list_full_,
             top_shown=self._top_shown,
             table=self._table,
             table_count=self._table_count,
@@ -235,8 +278,9 @@ class UserPopulation:
 
     @property
     def drift_step_(self) -> np.ndarray:
-        """``(B,)`` int64: the step at which each user's taste starts to change, -1 if never."""
-        return np.where(self.drifts_, self.users.drift_step, -1)
+        """``(B,)`` int64: the first step at which each user's taste changes, -1 if never:
+        the drift step of a drifting user, else the start of a trend (every user's)."""
+        return change_steps(self.users, self.drifts_)
 
     def _utility(self, preference: np.ndarray) -> np.ndarray:
         # Per user, topic by topic in order (envs.model.base_utility): batch-independent; the
@@ -296,15 +340,22 @@ class UserPopulation:
             limit = capacity // 2 - self.slate_size
 
     def validate_slates(
-        self, slates: np.ndarray, name: str = "slates", n_rows: int | None = None
+        self,
+        slates: np.ndarray,
+        name: str = "slates",
+        n_rows: int | None = None,
+        rows: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Check a ``(n_rows, k)`` batch of slates of distinct, in-range item indices."""
+        """Check a ``(n_rows, k)`` batch of slates of distinct items live at the step of each
+        row (``rows`` of the population, default all)."""
         if not isinstance(slates, np.ndarray):
             slates = np.asarray(slates)
         b = len(self.user_ids_) if n_rows is None else n_rows
         k = self.slate_size
         check_array(name, slates, shape=(b, k), kind="iu")
-        bad = kernel.first_invalid_slate(slates, self.n_items) if slates.size else -1
+        steps = self.step_ if rows is None else self.step_[rows]
+        lo, hi = self.catalog.live_bounds(steps)
+        bad = kernel.first_invalid_slate(slates, lo, hi) if slates.size else -1
         if bad >= 0:
             row = slates[bad]
             outside = row[(row < 0) | (row >= self.n_items)]
@@ -312,6 +363,15 @@ class UserPopulation:
                 raise ValueError(
                     f"{name} must hold item indices in [0, {self.n_items - 1}], "
                     f"got {int(outside[0])}"
+                )
+            gone = row[(row < lo[bad]) | (row >= hi[bad])]
+            if gone.size:
+                item = int(gone[0])
+                arrive = int(arrival_steps(self.catalog.arrivals, self.n_items)[item])
+                raise ValueError(
+                    f"{name} must hold items live at step {int(steps[bad])} (ids "
+                    f"[{int(lo[bad])}, {int(hi[bad])})), got item {item}, which "
+                    + (f"arrives at step {arrive}" if item >= hi[bad] else "has expired")
                 )
             ordered = np.sort(row)
             item = int(ordered[1:][ordered[1:] == ordered[:-1]][0])
@@ -338,7 +398,7 @@ class UserPopulation:
         """
         rows = self._rows(rows)
         n, k = len(rows), self.slate_size
-        slates = np.ascontiguousarray(self.validate_slates(slates, name, n))
+        slates = np.ascontiguousarray(self.validate_slates(slates, name, n, rows))
         out = kernel.StepOutputs(
             clicked=np.empty((n, k), dtype=bool),
             skipped=np.empty((n, k), dtype=bool),
@@ -368,26 +428,25 @@ class UserPopulation:
 
     # ---- transition ---------------------------------------------------------------------
     def _apply_drift(self, r) -> None:
-        """Set each drifting user's preference for the (new) current step of rows ``r``."""
+        """Set each user's preference for the (new) current step of rows ``r``: a drift (of
+        a drifting user) and a trend (of everyone) change it; changed rows get new top lists,
+        as do rows whose lists no longer cover the items that have arrived."""
         cfg = self.users
         step, drifts = self.step_[r], self.drifts_[r]
-        self.drift_now_[r] = drifts & (step == cfg.drift_step)
-        if cfg.drift == "abrupt":
-            moving = drifts & (step == cfg.drift_step)
-            fraction = np.ones(len(moving))
-        elif cfg.drift == "gradual":
-            elapsed = step - cfg.drift_step + 1
-            moving = drifts & (elapsed >= 1) & (elapsed <= cfg.drift_duration)
-            fraction = np.minimum(elapsed / cfg.drift_duration, 1.0)
-        else:
-            return
-        if moving.any():
-            target = np.arange(len(self.user_ids_))[r][moving]
-            start, end = self.initial_preference_[target], self.drift_preference_[target]
-            share = fraction[moving, None]
-            # At share 1 take the new preference itself, not start + (end - start) rounded.
-            self.preference_[target] = np.where(share >= 1, end, start + share * (end - start))
-            self._set_utility(target)
+        rows = np.arange(len(self.user_ids_))[r]
+        self.drift_now_[r] = change_now(cfg, step, drifts)
+        changed = np.zeros(len(rows), dtype=bool)
+        if cfg.drift != "none" or cfg.has_trend:
+            new = preference_at_steps(
+                cfg, step, self.initial_preference_[rows], self.drift_preference_[rows], drifts
+            )
+            changed = (new != self.preference_[rows]).any(axis=1)
+            self.preference_[rows[changed]] = new[changed]
+        if self.catalog.changes:
+            arrived = self.catalog.live_bounds(step)[1]
+            changed |= arrived > self.list_end_[rows]
+        if changed.any():
+            self._set_utility(rows[changed])
 
     # ---- observe ------------------------------------------------------------------------
     def agent_user_ids(self) -> np.ndarray:
@@ -395,8 +454,13 @@ class UserPopulation:
         return self.user_ids_
 
     def observations(self) -> dict[str, np.ndarray]:
-        """The users' observations, batched: each value has a leading axis of size B (copies)."""
+        """The users' observations, batched: each value has a leading axis of size B (copies).
+        A changing catalog adds ``live`` ``(B, 2)`` int64: the ids ``[lo, hi)`` live now."""
+        extra = {}
+        if self.catalog.changes:
+            extra["live"] = np.stack(self.catalog.live_bounds(self.step_), axis=1)
         return {
+            **extra,
             "user_id": self.user_ids_.copy(),
             "step": self.step_.copy(),
             "session_step": self.session_step_.copy(),

@@ -34,14 +34,17 @@ class BatchedSlateSpace(gym.spaces.MultiDiscrete):
             np.full((num_envs, slate_size), n_items, dtype=np.int64), dtype=np.int64, seed=seed
         )
         self.n_items, self.slate_size, self.num_envs = n_items, slate_size, num_envs
+        self.live = np.tile(np.array([0, n_items], dtype=np.int64), (num_envs, 1))
+        """``(B, 2)``: each row samples from its ids ``[lo, hi)`` (set by a changing
+        catalog's vector env to its users' live items)."""
 
     def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
         if mask is not None or probability is not None:
             raise ValueError("BatchedSlateSpace.sample supports neither mask nor probability")
         return np.stack(
             [
-                self.np_random.choice(self.n_items, self.slate_size, replace=False)
-                for _ in range(self.num_envs)
+                lo + self.np_random.choice(hi - lo, self.slate_size, replace=False)
+                for lo, hi in self.live
             ]
         ).astype(np.int64)
 
@@ -126,7 +129,13 @@ class SlateRecVectorEnv(VectorEnv):
             "user_id": self.population.user_ids_.copy(),
             "_user_id": np.isin(np.arange(self.num_envs), rows),
         }
-        return self.population.observations(), info
+        return self._observations(), info
+
+    def _observations(self) -> dict[str, np.ndarray]:
+        observations = self.population.observations()
+        if "live" in observations:
+            self.action_space.live = observations["live"].copy()
+        return observations
 
     def step(self, actions: Any):
         actions = np.asarray(actions)
@@ -157,7 +166,7 @@ class SlateRecVectorEnv(VectorEnv):
             info[key], info[f"_{key}"] = values, active.copy()
         self._autoreset = truncated.copy()
         return (
-            self.population.observations(),
+            self._observations(),
             rewards,
             np.zeros(self.num_envs, dtype=bool),
             truncated,

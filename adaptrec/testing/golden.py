@@ -44,6 +44,9 @@ KERNEL_DEPENDENT = frozenset(
         "llm-cosine-random",
         "linucb",
         "lin-ts",
+        "d-linucb",
+        "sw-linucb",
+        "glr-linucb",
         "vw",
     }
 )

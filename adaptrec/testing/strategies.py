@@ -12,12 +12,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from adaptrec.core.catalog import make_catalog
-from adaptrec.core.config import CatalogConfig, EnvConfig, UserConfig
+from adaptrec.core.config import ArrivalConfig, CatalogConfig, EnvConfig, UserConfig
 from adaptrec.envs.users import UserPopulation
 
 _FINITE32 = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=32)
@@ -96,10 +98,16 @@ def user_configs() -> st.SearchStrategy[UserConfig]:
         session_break_recovery=st.floats(0.01, 1.0),
         leave_probability=st.floats(0.0, 1.0),
         leave_if_no_click=st.floats(0.0, 1.0),
-        drift=st.sampled_from(["none", "abrupt", "gradual"]),
+        drift=st.sampled_from(["none", "abrupt", "gradual", "recurring"]),
         drift_step=st.integers(1, 8),
         drift_fraction=st.floats(0.0, 1.0),
         drift_duration=st.integers(1, 5),
+        cycle_period=st.integers(2, 6),
+        trend_topic=st.sampled_from([-1, -1, 0, 1]),  # catalogs have >= 2 topics
+        trend_boost=st.floats(-3.0, 3.0),
+        trend_start=st.integers(1, 8),
+        trend_duration=st.integers(0, 4),
+        trend_fade=st.integers(1, 4),
     )
 
 
@@ -114,10 +122,46 @@ def env_configs(max_slate: int = 5) -> st.SearchStrategy[EnvConfig]:
     )
 
 
+def arrival_configs() -> st.SearchStrategy[ArrivalConfig]:
+    """Changing catalogs: items arriving (fractional rates too) and expiring, or a growing
+    catalog; at least 5 items live at every step."""
+    return st.one_of(
+        st.builds(
+            ArrivalConfig,
+            rate=st.sampled_from([0.5, 1.0, 2.0, 3.0]),
+            lifetime=st.integers(10, 30),
+        ),
+        st.builds(ArrivalConfig, rate=st.sampled_from([0.5, 2.0]), initial=st.integers(5, 20)),
+    )
+
+
 @st.composite
-def populations(draw: st.DrawFn, max_users: int = 5, min_users: int = 1) -> UserPopulation:
-    """A population after 0-12 steps of random or oracle slates: a reachable user state."""
+def live_slates(draw: st.DrawFn, population: UserPopulation) -> np.ndarray:
+    """``(B, k)`` int64 slates of distinct items live at each user's step."""
+    lo, hi = population.catalog.live_bounds(population.step_)
+    k = population.slate_size
+    rows = [
+        draw(st.lists(st.integers(int(a), int(b) - 1), min_size=k, max_size=k, unique=True))
+        for a, b in zip(lo, hi, strict=True)
+    ]
+    return np.array(rows, dtype=np.int64).reshape(len(rows), k)
+
+
+@st.composite
+def populations(
+    draw: st.DrawFn, max_users: int = 5, min_users: int = 1, changing: bool = False
+) -> UserPopulation:
+    """A population after 0-12 steps of random or oracle slates: a reachable user state;
+    with ``changing``, maybe of a catalog whose items arrive and expire."""
     catalog = make_catalog(draw(catalog_configs()), draw(st.integers(0, 2**16)))
+    if changing and draw(st.booleans()):
+        arrivals = draw(arrival_configs())
+        if catalog.n_items < arrivals.items_needed(100):
+            catalog = make_catalog(
+                CatalogConfig(n_items=arrivals.items_needed(100), n_topics=catalog.n_topics),
+                draw(st.integers(0, 2**16)),
+            )
+        catalog = dataclasses.replace(catalog, arrivals=arrivals)
     env = draw(env_configs())
     population = UserPopulation(
         catalog,
@@ -135,6 +179,8 @@ def populations(draw: st.DrawFn, max_users: int = 5, min_users: int = 1) -> User
         # Oracle slates tire the users' best items, so states with stale top lists appear.
         if draw(st.booleans()):
             population.step(population.oracle_slates())
+        elif catalog.changes:
+            population.step(draw(live_slates(population)))
         else:
             population.step(draw(slates(catalog.n_items, env.slate_size, n_users)))
     return population

@@ -33,6 +33,7 @@ from adaptrec.agents.base import (
     StepBatch,
     UserKeys,
     explore,
+    live_bounds,
     observed_user_ids,
 )
 from adaptrec.agents.llm_cosine.parallel_blas import matmul_into, single_threaded_blas
@@ -129,8 +130,12 @@ class LLMCosineAgent:
                 self.config.ridge,
                 self.config.forgetting,
                 self._keys,
-                self.config.change_threshold,
-                self.config.change_slack,
+                detector=self.config.change_detector,
+                change_threshold=self.config.change_threshold,
+                change_slack=self.config.change_slack,
+                fast_forgetting=self.config.fast_forgetting,
+                glr_delta=self.config.glr_delta,
+                glr_window=self.config.glr_window,
             )
         # Pooled per-item evidence of the item term: examinations and clicks, (N,) float64.
         self.item_examined_ = np.zeros(n_items)
@@ -200,10 +205,12 @@ class LLMCosineAgent:
         return self._cosine_buffer[:rows].numpy()
 
     # ---- act ----------------------------------------------------------------------------
-    def _cosine_rows(self, users: np.ndarray, project_items: bool = False) -> np.ndarray:
-        """``(B, N)`` float32 unclipped cosines of ``users`` with every item, written into a
-        buffer kept between steps: a fresh 40 MB result (B=1,024, N=10,000) costs page faults
-        on every step.
+    def _cosine_rows(
+        self, users: np.ndarray, project_items: bool = False, lo: int = 0, hi: int | None = None
+    ) -> np.ndarray:
+        """``(B, hi - lo)`` float32 unclipped cosines of ``users`` with items ``lo..hi-1``
+        (default: every item), written into a buffer kept between steps: a fresh 40 MB
+        result (B=1,024, N=10,000) costs page faults on every step.
 
         With ``project_items``, the predictor's item projection (``r`` more rows against the
         same items) rides along in the same product, and the projected catalog is handed to
@@ -219,7 +226,8 @@ class LLMCosineAgent:
         if project_items:
             table = torch.from_numpy(np.ascontiguousarray(out[b:].T))
             self.predictor.remember_item_table(self._items_t, table)
-        return out[:b]
+        hi = self.n_items if hi is None else hi
+        return out[:b] if (lo, hi) == (0, self.n_items) else out[:b, lo:hi]
 
     def scores(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """cos x P for each user's candidates.
@@ -250,53 +258,92 @@ class LLMCosineAgent:
         )
         return torch.sigmoid(logits + torch.from_numpy(self.item_bias()[candidates])).numpy()
 
-    def _ridge_cosine_rows(self, theta: np.ndarray, project_items: bool) -> np.ndarray:
-        """``(B, N)`` float32 cos(u, v) for ``u = W theta[:, :-1]`` (``theta`` ``(B, D)``
-        float64), computed in the ridge model's ``D``-dimensional space: ``u . v_i =
-        theta . (W' v_i)`` and ``|u|`` from ``W'W``, a product 12x smaller than the one in the
-        language model's space (D = 33 against d = 384) with the same result up to rounding.
-        Written into the buffer :meth:`_cosine_rows` keeps; with ``project_items`` the
-        predictor's projected catalog is made ready for this step."""
+    def _ridge_cosine_rows(
+        self, theta: np.ndarray, project_items: bool, lo: int = 0, hi: int | None = None
+    ) -> np.ndarray:
+        """``(B, hi - lo)`` float32 cos(u, v) of items ``lo..hi-1`` for ``u = W theta[:, :-1]``
+        (``theta`` ``(B, D)`` float64), computed in the ridge model's ``D``-dimensional space:
+        ``u . v_i = theta . (W' v_i)`` and ``|u|`` from ``W'W``, a product 12x smaller than the
+        one in the language model's space (D = 33 against d = 384) with the same result up to
+        rounding. Written into the buffer :meth:`_cosine_rows` keeps; with ``project_items``
+        the predictor's projected catalog is made ready for this step."""
         model = self.user_model
+        hi = self.n_items if hi is None else hi
         directions = theta[:, :-1]
         norms = np.sqrt(np.einsum("bi,ij,bj->b", directions, model.gram, directions))
         left = (directions / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
         out = self._buffer(len(left))
-        matmul_into(left, model.item_directions.T, out)
+        if (lo, hi) != (0, self.n_items):  # a C-ordered (B, hi - lo) block of the buffer
+            out = out.reshape(-1)[: len(left) * (hi - lo)].reshape(len(left), hi - lo)
+        matmul_into(left, model.item_directions[lo:hi].T, out)
         if project_items:
             self.predictor.item_table(self._items_t)
         return out
 
-    def _act_cosines(self, ids: np.ndarray, steps: np.ndarray, project_items: bool):
-        """The ``(B, N)`` cosines ranked (of the estimate, or of a Thompson draw from its
-        posterior); remembers the user vectors for P (``(B, d)`` float32, the estimate) and
-        the ridge means for the update."""
+    def _act_cosines(
+        self, ids: np.ndarray, steps: np.ndarray, project_items: bool, lo: int, hi: int
+    ):
+        """The ``(B, hi - lo)`` cosines with items ``lo..hi-1`` ranked (of the estimate, or of
+        a Thompson draw from its posterior); remembers the user vectors for P (``(B, d)``
+        float32, the estimate) and the ridge means for the update."""
         if self.user_model is None:
             users = self.user_vectors(ids)
             self._acted = (ids.copy(), users, None)
-            return self._cosine_rows(users, project_items)
+            return self._cosine_rows(users, project_items, lo, hi)
         mean, draw = self.user_model.coefficients(ids, steps, self.config.ts_scale)
         users = normalise_rows(self.user_model.to_item_space(mean))
         self._acted = (ids.copy(), users, mean)
-        return self._ridge_cosine_rows(draw, project_items)
+        return self._ridge_cosine_rows(draw, project_items, lo, hi)
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
+        if "live" not in observation:
+            return self._act(observation, ids, 0, self.n_items)
+        # A changing catalog: rank the live items only, one pass per distinct live range (a
+        # batch at one step has one; a vector env's users may be at different steps).
+        lo, hi = live_bounds(observation, self.n_items)
+        ranges, which = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
+        which = which.reshape(-1)
+        if len(ranges) == 1:
+            return self._act(observation, ids, int(ranges[0, 0]), int(ranges[0, 1]))
+        slates = np.empty((len(ids), self.slate_size), dtype=np.int64)
+        users = np.empty((len(ids), self.dim), dtype=np.float32)
+        means = None if self.user_model is None else np.empty((len(ids), self.user_model.dim))
+        propensity = np.full(slates.shape, np.nan)
+        for group, (first, end) in enumerate(ranges):
+            rows = np.flatnonzero(which == group)
+            part = {key: np.asarray(value)[rows] for key, value in observation.items()}
+            slates[rows] = self._act(part, ids[rows], int(first), int(end))
+            _, users[rows], mean = self._acted
+            if means is not None:
+                means[rows] = mean
+            if self.last_propensity_ is not None:
+                propensity[rows] = self.last_propensity_
+        self._acted = (ids.copy(), users, means)
+        self.last_propensity_ = None if np.isnan(propensity).any() else propensity
+        return slates
+
+    def _act(self, observation: dict[str, np.ndarray], ids: np.ndarray, lo: int, hi: int):
+        """Slates for ``ids`` from the items ``lo..hi-1`` (the live ones)."""
         steps = np.asarray(observation["step"])
+        n_live = hi - lo
         n_candidates = self.config.candidates
-        two_stage = 0 < n_candidates < self.n_items and n_candidates >= self.slate_size
-        per_user = n_candidates if two_stage else self.n_items
+        two_stage = 0 < n_candidates < n_live and n_candidates >= self.slate_size
+        per_user = n_candidates if two_stage else n_live
         # The predictor needs the whole projected catalog when the candidates cover it.
-        cos = self._act_cosines(ids, steps, len(ids) * per_user >= self.n_items)
+        cos = self._act_cosines(ids, steps, len(ids) * per_user >= self.n_items, lo, hi)
         users = self._acted[1]
         if two_stage:
             # Exact top-C of the clipped cosine, ids ascending within a row (which keeps "ties
             # to the lower id" in the re-ranking below); the clip is applied on the fly.
-            candidates, cos = top_k_ids_with_scores(
-                cos, n_candidates, True, self._retrieval_weights()
-            )
+            weights = self._retrieval_weights()
+            if (lo, hi) != (0, self.n_items):
+                cos = np.ascontiguousarray(cos)
+                weights = np.ascontiguousarray(weights[lo:hi])
+            candidates, cos = top_k_ids_with_scores(cos, n_candidates, True, weights)
+            candidates += lo
         else:
-            candidates = np.broadcast_to(np.arange(self.n_items), cos.shape).copy()
+            candidates = np.broadcast_to(np.arange(lo, hi), cos.shape).copy()
             cos = np.clip(cos, -1.0, 1.0)
         parts = self.predictor.ranking_parts(
             torch.from_numpy(users), self._items_t, candidates=candidates
@@ -321,8 +368,18 @@ class LLMCosineAgent:
                 np.float32(_RECENT_PENALTY),
                 self.slate_size,
             )
+        live = None
+        if (lo, hi) != (0, self.n_items):
+            live = (np.full(len(ids), lo, dtype=np.int64), np.full(len(ids), hi, dtype=np.int64))
         slates = explore(
-            slates, self._keys(ids), steps, self.n_items, self.config.epsilon, _LANE_EXPLORE, self
+            slates,
+            self._keys(ids),
+            steps,
+            self.n_items,
+            self.config.epsilon,
+            _LANE_EXPLORE,
+            self,
+            live,
         )
         if self.user_model is not None and self.config.ts_scale > 0:
             self.last_propensity_ = None  # a posterior draw's top-k has no closed-form probability

@@ -33,65 +33,139 @@ import numba as nb
 import numpy as np
 
 from adaptrec.agents.base import PerUserRows
+from adaptrec.agents.change import BernoulliGLR
 from adaptrec.agents.llm_cosine.parallel_blas import single_threaded_blas
 from adaptrec.core.features import principal_basis
 from adaptrec.core.rng import uniforms
+from adaptrec.core.validation import check_choice
 
 _LANE_SAMPLE = 23
+_PROBABILITY_FLOOR = 0.01
+"""Predicted click probabilities are clipped into [floor, 1 - floor] in the two-speed test: the
+regression is linear, and a prediction at 0 or 1 would make one outcome infinitely surprising."""
+
+DETECTORS = ("none", "cusum", "two-speed", "glr")
+
+
+@nb.njit(inline="always")
+def _forget_and_add(a, b, user, features, slates, clicked, examined, row, forgetting, ridge):
+    """``A <- f A + (1 - f) ridge I``, ``b <- f b``, then each examined slot ``(x, y)`` of
+    the row's slate added: ``A += x x'``, ``b += y x``."""
+    dim = features.shape[1]
+    if forgetting < 1.0:
+        for i in range(dim):
+            for j in range(dim):
+                a[user, i, j] *= forgetting
+            a[user, i, i] += (1.0 - forgetting) * ridge
+            b[user, i] *= forgetting
+    for slot in range(slates.shape[1]):
+        if examined[row, slot]:
+            x = features[slates[row, slot]]
+            y = 1.0 if clicked[row, slot] else 0.0
+            for i in range(dim):
+                for j in range(dim):
+                    a[user, i, j] += x[i] * x[j]
+                b[user, i] += y * x[i]
 
 
 @nb.njit(cache=True, parallel=True)
 def _update_users(
-    a, b, cusum, ids, features, slates, clicked, examined, theta, forgetting, ridge, slack,
-    threshold,
+    a, b, a_fast, b_fast, ids, features, slates, clicked, examined, restart, forgetting,
+    fast_forgetting, ridge,
 ):  # fmt: skip
-    """Detect a change, forget, then add each examined slot ``(x, y)`` to its user's ``A``
-    and ``b`` in place.
+    """Restart, forget, then learn one step, each user in place.
 
-    ``a`` ``(U, D, D)``, ``b`` ``(U, D)`` and ``cusum`` ``(U,)`` float64 per-user state;
-    ``ids`` ``(B,)`` distinct user ids; ``slates`` ``(B, k)`` int64; ``clicked``,
-    ``examined`` ``(B, k)`` bool; ``theta`` ``(B, D)`` the coefficients the slates were
-    ranked with (empty rows: no detection). The detector is a one-sided CUSUM of
-    ``clip(x . theta, 0, 1) - y - slack`` over examined slots: clicks persistently below what
-    the estimate predicts. Past ``threshold`` (> 0) the user's evidence is dropped (back to
-    the population prior) before this step's is added.
+    ``a`` ``(U, D, D)`` and ``b`` ``(U, D)``: the slow (long-memory) posterior; ``a_fast``,
+    ``b_fast``: the fast one (``(U, 0, 0)``: none). ``ids`` ``(B,)`` distinct user ids; ``slates``
+    ``(B, k)`` int64; ``clicked``, ``examined`` ``(B, k)`` bool; ``restart`` ``(B,)`` int8:
+    0 keep, 1 drop the slow evidence (back to the population prior), 2 replace the slow
+    posterior by the fast one; both done before this step's evidence is added.
     """
+    dim = features.shape[1]
+    fast = a_fast.shape[1] > 0
+    for row in nb.prange(len(ids)):
+        user = ids[row]
+        if restart[row] == 1:
+            for i in range(dim):
+                for j in range(dim):
+                    a[user, i, j] = 0.0
+                a[user, i, i] = ridge
+                b[user, i] = 0.0
+        elif restart[row] == 2:
+            for i in range(dim):
+                for j in range(dim):
+                    a[user, i, j] = a_fast[user, i, j]
+                b[user, i] = b_fast[user, i]
+        _forget_and_add(a, b, user, features, slates, clicked, examined, row, forgetting, ridge)
+        if fast:
+            _forget_and_add(
+                a_fast, b_fast, user, features, slates, clicked, examined, row,
+                fast_forgetting, ridge,
+            )  # fmt: skip
+
+
+@nb.njit(cache=True, parallel=True)
+def _shortfall_cusum(cusum, ids, features, slates, clicked, examined, theta, slack, threshold, out):
+    """One-sided CUSUM of ``clip(x . theta, 0, 1) - y - slack`` over each user's examined
+    slots (clicks persistently below what the estimate predicts); ``out[row]`` = 1 (drop the
+    evidence) past ``threshold``, and the statistic starts again."""
     dim = features.shape[1]
     for row in nb.prange(len(ids)):
         user = ids[row]
-        if threshold > 0 and theta.shape[0]:
-            total = cusum[user]
-            for slot in range(slates.shape[1]):
-                if examined[row, slot]:
-                    x = features[slates[row, slot]]
-                    predicted = 0.0
-                    for i in range(dim):
-                        predicted += x[i] * theta[row, i]
-                    predicted = min(max(predicted, 0.0), 1.0)
-                    y = 1.0 if clicked[row, slot] else 0.0
-                    total = max(0.0, total + predicted - y - slack)
-            if total > threshold:
-                total = 0.0
-                for i in range(dim):
-                    for j in range(dim):
-                        a[user, i, j] = 0.0
-                    a[user, i, i] = ridge
-                    b[user, i] = 0.0
-            cusum[user] = total
-        if forgetting < 1.0:
-            for i in range(dim):
-                for j in range(dim):
-                    a[user, i, j] *= forgetting
-                a[user, i, i] += (1.0 - forgetting) * ridge
-                b[user, i] *= forgetting
+        total = cusum[user]
         for slot in range(slates.shape[1]):
             if examined[row, slot]:
                 x = features[slates[row, slot]]
-                y = 1.0 if clicked[row, slot] else 0.0
+                predicted = 0.0
                 for i in range(dim):
-                    for j in range(dim):
-                        a[user, i, j] += x[i] * x[j]
-                    b[user, i] += y * x[i]
+                    predicted += x[i] * theta[row, i]
+                predicted = min(max(predicted, 0.0), 1.0)
+                y = 1.0 if clicked[row, slot] else 0.0
+                total = max(0.0, total + predicted - y - slack)
+        out[row] = 1 if total > threshold else 0
+        cusum[user] = 0.0 if total > threshold else total
+
+
+@nb.njit(cache=True, parallel=True)
+def _two_speed_cusum(
+    cusum, a_fast, b_fast, ids, features, slates, clicked, examined, theta, prior_mean, ridge,
+    threshold, out,
+):  # fmt: skip
+    """CUSUM of the log-likelihood ratio of the fast posterior's predictions over the slow
+    one's on each user's examined slots, ``log p_fast(y) - log p_slow(y)`` with ``p =
+    clip(x . theta, floor, 1 - floor)``; ``theta`` ``(B, D)`` the slow posterior means the
+    slates were ranked with. Past ``threshold`` the fast posterior explains the recent clicks
+    better than the long memory by that many nats: ``out[row]`` = 2 (the slow posterior is
+    replaced by the fast one) and the statistic starts again."""
+    dim = features.shape[1]
+    for row in nb.prange(len(ids)):
+        user = ids[row]
+        lower = np.empty((dim, dim))
+        work = np.empty(dim)
+        rhs = np.empty(dim)
+        theta_fast = np.empty(dim)
+        _cholesky(a_fast[user], lower)
+        for i in range(dim):
+            rhs[i] = b_fast[user, i] + ridge * prior_mean[i]
+        _solve_lower(lower, rhs, work)
+        _solve_upper(lower, work, theta_fast)
+        total = cusum[user]
+        for slot in range(slates.shape[1]):
+            if examined[row, slot]:
+                x = features[slates[row, slot]]
+                slow, quick = 0.0, 0.0
+                for i in range(dim):
+                    slow += x[i] * theta[row, i]
+                    quick += x[i] * theta_fast[i]
+                slow = min(max(slow, _PROBABILITY_FLOOR), 1.0 - _PROBABILITY_FLOOR)
+                quick = min(max(quick, _PROBABILITY_FLOOR), 1.0 - _PROBABILITY_FLOOR)
+                if clicked[row, slot]:
+                    total += math.log(quick / slow)
+                else:
+                    total += math.log((1.0 - quick) / (1.0 - slow))
+        total = max(0.0, total)
+        out[row] = 2 if total > threshold else 0
+        cusum[user] = 0.0 if total > threshold else total
 
 
 @nb.njit(inline="always")
@@ -166,9 +240,22 @@ class RidgeUserModel:
         ridge: prior precision (strength of the population prior, in examined items).
         forgetting: per-step forgetting factor in (0, 1] (1 = never forget).
         seed_keys: the agent's :class:`~adaptrec.agents.base.UserKeys` (for the draws).
+        detector: how a changed taste is detected (:data:`DETECTORS`): ``"none"``
+            (forgetting alone), ``"cusum"`` (shortfall of clicks below the estimate's
+            predictions; restarts from the population prior), ``"two-speed"`` (a second,
+            fast-forgetting posterior per user and a CUSUM of its predictive log-likelihood
+            ratio over the slow one's; on an alarm the slow posterior is replaced by the fast
+            one) or ``"glr"`` (a one-sided Bernoulli GLR test on the user's clicks,
+            :class:`~adaptrec.agents.change.BernoulliGLR`; the same replacement).
+        change_threshold: the CUSUM detectors' threshold (nats for ``"two-speed"``).
+        change_slack: ``"cusum"``'s per-item shortfall that is ignored.
+        fast_forgetting: the fast posterior's per-step forgetting (``"two-speed"``, ``"glr"``).
+        glr_delta, glr_window: the GLR test's confidence and look-back in steps.
 
-    State: ``a_`` ``(U, D, D)`` and ``b_`` ``(U, D)`` float64 per user id seen, the pooled
-    ``pooled_a_`` ``(D, D)`` and ``pooled_b_`` ``(D,)``.
+    State: ``a_`` ``(U, D, D)`` and ``b_`` ``(U, D)`` float64 per user id seen (the slow
+    posterior), ``fast_a_``/``fast_b_`` likewise for the fast one (empty without), the pooled
+    ``pooled_a_`` ``(D, D)`` and ``pooled_b_`` ``(D,)``, and ``restarts_`` ``(U,)`` int64:
+    the detector's alarms per user id.
     """
 
     def __init__(
@@ -178,9 +265,14 @@ class RidgeUserModel:
         ridge: float,
         forgetting: float,
         seed_keys,
+        detector: str = "none",
         change_threshold: float = 0.0,
         change_slack: float = 0.25,
+        fast_forgetting: float = 0.9,
+        glr_delta: float = 0.01,
+        glr_window: int = 200,
     ):
+        check_choice("detector", detector, DETECTORS)
         self.features, self.basis = principal_basis(item_vectors, dim)
         self.dim = self.features.shape[1]
         # u . v_i = theta . (W' v_i) and |u|^2 = theta' (W'W) theta: the cosine of u = W theta
@@ -190,18 +282,26 @@ class RidgeUserModel:
         )
         self.gram = self.basis.T @ self.basis
         self.ridge, self.forgetting = float(ridge), float(forgetting)
+        self.detector = detector
         self.change_threshold, self.change_slack = float(change_threshold), float(change_slack)
+        self.fast_forgetting = float(fast_forgetting)
         self._keys = seed_keys
         eye = np.eye(self.dim)
         self._a = PerUserRows((self.dim, self.dim), self.ridge * eye)
         self._b = PerUserRows((self.dim,))
+        two_posteriors = detector in ("two-speed", "glr")
+        fast_shape = (self.dim, self.dim) if two_posteriors else (0, 0)
+        self._fast_a = PerUserRows(fast_shape, self.ridge * eye if two_posteriors else 0.0)
+        self._fast_b = PerUserRows((self.dim,) if two_posteriors else (0,))
         self._cusum = PerUserRows(())
+        self._restarts = PerUserRows((), dtype=np.int64)
+        self._glr = BernoulliGLR(glr_delta, glr_window) if detector == "glr" else None
         self.pooled_a_ = self.ridge * eye
         self.pooled_b_ = np.zeros(self.dim)
         self._prior: np.ndarray | None = None
 
     def _grow(self, user_ids: np.ndarray) -> None:
-        for rows in (self._a, self._b, self._cusum):
+        for rows in (self._a, self._b, self._fast_a, self._fast_b, self._cusum, self._restarts):
             rows.grow(user_ids)
 
     @property
@@ -215,9 +315,24 @@ class RidgeUserModel:
         return self._b.data
 
     @property
+    def fast_a_(self) -> np.ndarray:
+        """``(U, D, D)`` float64: the fast posterior's ``A`` (``(U, 0, 0)`` without one)."""
+        return self._fast_a.data
+
+    @property
+    def fast_b_(self) -> np.ndarray:
+        """``(U, D)`` float64: the fast posterior's ``b`` (``(U, 0)`` without one)."""
+        return self._fast_b.data
+
+    @property
     def cusum_(self) -> np.ndarray:
-        """``(U,)`` float64: each user id's change-detector statistic."""
+        """``(U,)`` float64: each user id's CUSUM statistic (the CUSUM detectors)."""
         return self._cusum.data
+
+    @property
+    def restarts_(self) -> np.ndarray:
+        """``(U,)`` int64: how often the detector restarted each user id's estimate."""
+        return self._restarts.data
 
     def prior_mean(self) -> np.ndarray:
         """``(D,)`` float64: the pooled regression's coefficients (cached until an update)."""
@@ -255,20 +370,38 @@ class RidgeUserModel:
     def update(self, user_ids, slates, clicked, examined, theta=None) -> None:
         """Learn from one step: ``slates`` ``(B, k)`` int64, ``clicked``/``examined`` bool;
         ``theta`` ``(B, D)``, the posterior means the slates were ranked with, feeds the
-        change detector (computed here if not given)."""
+        change detector (computed here if not given). Detection uses the predictions made
+        before this step's evidence; a restart happens before that evidence is added."""
         ids = np.ascontiguousarray(user_ids, dtype=np.int64)
         self._grow(ids)
         slates = np.ascontiguousarray(slates, dtype=np.int64)
         clicked = np.ascontiguousarray(clicked, dtype=np.bool_)
         examined = np.ascontiguousarray(examined, dtype=np.bool_)
-        if self.change_threshold <= 0:
-            theta = np.empty((0, self.dim))
-        elif theta is None:
-            theta = self.coefficients(ids)[0]
+        restart = np.zeros(len(ids), dtype=np.int8)
+        if self.detector in ("cusum", "two-speed") and self.change_threshold > 0:
+            if theta is None:
+                theta = self.coefficients(ids)[0]
+            theta = np.ascontiguousarray(theta, dtype=np.float64)
+            if self.detector == "cusum":
+                _shortfall_cusum(
+                    self.cusum_, ids, self.features, slates, clicked, examined, theta,
+                    self.change_slack, self.change_threshold, restart,
+                )  # fmt: skip
+            else:
+                _two_speed_cusum(
+                    self.cusum_, self.fast_a_, self.fast_b_, ids, self.features, slates,
+                    clicked, examined, theta, self.prior_mean(), self.ridge,
+                    self.change_threshold, restart,
+                )  # fmt: skip
+        elif self._glr is not None:
+            alarms, _ = self._glr.update(
+                ids, examined.sum(axis=1), (clicked & examined).sum(axis=1)
+            )
+            restart[alarms] = 2
+        self.restarts_[ids] += restart > 0
         _update_users(
-            self.a_, self.b_, self.cusum_, ids, self.features, slates, clicked, examined,
-            np.ascontiguousarray(theta, dtype=np.float64), self.forgetting, self.ridge,
-            self.change_slack, self.change_threshold,
+            self.a_, self.b_, self.fast_a_, self.fast_b_, ids, self.features, slates, clicked,
+            examined, restart, self.forgetting, self.fast_forgetting, self.ridge,
         )  # fmt: skip
         rows = self.features[slates[examined]]  # (E, D)
         with single_threaded_blas():  # one thread: the same sums on any machine or worker
