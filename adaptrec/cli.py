@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     compare = sub.add_parser(
         "compare", help="every agent on every scenario and seed: the adaptation report"
     )
-    compare.add_argument("--scenarios", help="comma-separated (default: all five)")
+    compare.add_argument("--scenarios", help="comma-separated (default: all)")
     compare.add_argument("--agents", help="comma-separated (default: all agents)")
     compare.add_argument("--seeds", default="0,1", help="comma-separated root seeds (default 0,1)")
     compare.add_argument("--users", type=int, help="users (news-switch: replicates) per seed")

@@ -38,6 +38,7 @@ from adaptrec.analysis.text import (
     TABLE_COLUMNS,
     fmt,
     markdown_table,
+    new_item_lines,
     survival_rows,
     table_rows,
 )
@@ -252,6 +253,12 @@ _SCENARIO_TEXT = {
     "7 topics, deterministic clicks, preferences switched once; each unit is one replicate "
     "of that world with its own agent; every agent explores with epsilon 0.2 and the bandits "
     "forget at 0.97 per visit",
+    "fresh-content": "the catalog turns over: new items arrive every step with their text and "
+    "expire after a fixed lifetime; no taste drift",
+    "recurring": "half the users' interests follow a cycle: from the drift step they switch "
+    "between two tastes every half period (the drift step is the first switch)",
+    "trend-shock": "one topic becomes much more attractive to everyone for a while, then fades "
+    "(the drift step is the trend's start, for every user)",
 }
 
 
@@ -286,7 +293,11 @@ def compare_markdown(summary: dict[str, Any]) -> str:
             + (
                 f", drift at step {cfg['users']['drift_step']}."
                 if cfg["users"]["drift"] != "none"
-                else "."
+                else (
+                    f", trend from step {cfg['users']['trend_start']}."
+                    if cfg["users"].get("trend_topic", -1) >= 0
+                    else "."
+                )
             ),
             "",
             *(f"- {a['headline']}" for a in s["agents"].values()),
@@ -330,6 +341,9 @@ def compare_markdown(summary: dict[str, Any]) -> str:
                 )
             )
         lines += ["", f"![{scenario}: trailing CTR](compare-{scenario}.png)", ""]
+        lines += [
+            line.replace("## New items", "### New items") for line in new_item_lines(s["agents"])
+        ]
     head = (summary.get("headline") or {}).get("news-switch")
     if head:
         lines += ["## Headline: recovery after the news switch", ""]

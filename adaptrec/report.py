@@ -58,6 +58,7 @@ from adaptrec.analysis.text import (
     TABLE_COLUMNS,
     fmt,
     markdown_table,
+    new_item_lines,
     survival_rows,
     table_rows,
 )
@@ -130,6 +131,18 @@ def markdown(summary: dict[str, Any]) -> str:
         if users["drift"] != "none"
         else "no drift"
     )
+    if users["drift"] == "recurring":
+        drift += f" (tastes alternating every {max(1, users['cycle_period'] // 2)} steps)"
+    if users.get("trend_topic", -1) >= 0:
+        drift += (
+            f"; topic {users['trend_topic']} trends for everyone from step "
+            f"{users['trend_start']} (+{users['trend_boost']:g} for {users['trend_duration']} "
+            f"steps, fading over {users['trend_fade']})"
+        )
+    arrivals = cfg.get("arrivals") or {}
+    if arrivals.get("rate", 0) > 0:
+        life = f"live {arrivals['lifetime']} steps" if arrivals["lifetime"] else "never expire"
+        drift += f"; {arrivals['rate']:g} new items arrive per step and {life}"
     data = summary.get("data")
     if data is None:
         items = f"{cfg['catalog']['n_items']} synthetic items"
@@ -225,6 +238,7 @@ def markdown(summary: dict[str, Any]) -> str:
         "CTR per step (mean over users, 95% normal-approximation band) and the shown slate's "
         "expected clicks as a share of the oracle's; the dashed line marks the drift.",
         "",
+        *new_item_lines(summary["agents"]),
         "Every number here is recomputed from `steps/*.parquet` by `adaptrec report DIR`.",
         "",
     ]

@@ -9,11 +9,16 @@
 The summaries live in ``tests/golden/readme/`` (compact JSON): ``default_run.json`` and
 ``movielens.json`` are ``summary.json`` of ``adaptrec run`` and
 ``adaptrec run --data movielens:../shared/data/ml-latest-small
---agents llm-cosine,llm-cosine-seed,linucb,lin-ts,popularity,random,oracle``; ``compare.json`` is
-``compare_summary.json`` of ``adaptrec compare --workers 2``. Each README table sits between
-``<!-- figures:NAME -->`` and ``<!-- /figures -->``; ``tests/test_readme_figures.py`` fails when
-a table differs from what this script makes of the committed summaries, so a stale table fails
-CI. Updating the figures is therefore: rerun the job, ``--update-from ... --write``, commit.
+--agents llm-cosine,llm-cosine-seed,linucb,lin-ts,popularity,random,oracle``;
+``movielens_fresh.json`` of ``adaptrec run --scenario fresh-content --data
+movielens:../shared/data/ml-latest-small --agents llm-cosine,llm-cosine-seed,linucb,d-linucb,
+egreedy,thompson,popularity,random,oracle``; ``compare.json`` is ``compare_summary.json`` of
+``adaptrec compare --workers 2``; ``detectors.json`` is ``python
+experiments/change_detectors.py --json FILE`` (``--update-from detectors=FILE``).
+Each README table sits between ``<!-- figures:NAME -->`` and ``<!-- /figures -->``;
+``tests/test_readme_figures.py`` fails when a table differs from what this script makes of the
+committed summaries, so a stale table fails CI. Updating the figures is therefore: rerun the
+job, ``--update-from ... --write``, commit.
 """
 
 from __future__ import annotations
@@ -31,7 +36,13 @@ from adaptrec.analysis.text import TABLE_COLUMNS, fmt, markdown_table, table_row
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARIES = ROOT / "tests" / "golden" / "readme"
 README = ROOT / "README.md"
-SOURCES = {"default": "default_run.json", "movielens": "movielens.json", "compare": "compare.json"}
+SOURCES = {
+    "default": "default_run.json",
+    "movielens": "movielens.json",
+    "movielens-fresh": "movielens_fresh.json",
+    "compare": "compare.json",
+    "detectors": "detectors.json",
+}
 BLOCK = re.compile(r"(<!-- figures:([a-z-]+) -->\n)(.*?)(<!-- /figures -->)", re.S)
 
 
@@ -68,6 +79,9 @@ NEWS_AGENTS = (
     ("linucb", "linucb"),
     ("thompson", "thompson"),
     ("lin-ts", "lin-ts"),
+    ("d-linucb", "d-linucb"),
+    ("sw-linucb", "sw-linucb"),
+    ("glr-linucb", "glr-linucb"),
 )
 
 
@@ -101,6 +115,9 @@ SYNTHETIC_AGENTS = (
     "llm-cosine-random",
     "linucb",
     "lin-ts",
+    "d-linucb",
+    "sw-linucb",
+    "glr-linucb",
     "egreedy",
     "thompson",
     "popularity",
@@ -115,6 +132,8 @@ def synthetic_table(compare: dict[str, Any]) -> list[str]:
     key = f"{cold['threshold']:g}"
     rows = []
     for name in SYNTHETIC_AGENTS:
+        if name not in cold["agents"]:
+            continue
         c, a = cold["agents"][name], abrupt["agents"][name]
         reached = c["survival"]["time_to_adapt"][key]["reached_by_horizon"]["estimate"]
         rows.append(
@@ -141,6 +160,122 @@ def synthetic_table(compare: dict[str, Any]) -> list[str]:
         "recovery to plateau",
         "abrupt-drift CTR",
         "fatigue-heavy CTR",
+    )
+    return markdown_table(columns, rows)
+
+
+def _flat(entry: dict[str, Any]) -> str:
+    return " (flat)" if entry.get("flat") else ""
+
+
+def changes_table(compare: dict[str, Any]) -> list[str]:
+    """recurring and trend-shock: how high after the (first) change and how fast back."""
+    scenarios = compare["scenarios"]
+    recurring, trend = scenarios["recurring"], scenarios["trend-shock"]
+    rows = []
+    for name in SYNTHETIC_AGENTS:
+        if name not in recurring["agents"]:
+            continue
+        r, t = recurring["agents"][name], trend["agents"][name]
+        rows.append(
+            (
+                name,
+                fmt(r["plateau_after_drift"], 2),
+                _steps(r["recovery_to_plateau"]) + _flat(r["plateau_after_drift"]),
+                f"{r['ctr']['estimate']:.3f}",
+                fmt(t["start_after_drift"], 2),
+                fmt(t["plateau_after_drift"], 2),
+                _steps(t["recovery_to_plateau"]) + _flat(t["plateau_after_drift"]),
+                f"{t['ctr']['estimate']:.3f}",
+            )
+        )
+    columns = (
+        "agent",
+        "recurring: plateau after first switch",
+        "recovery to plateau",
+        "recurring CTR",
+        "trend-shock: share at the trend's start",
+        "plateau after it",
+        "recovery to plateau",
+        "trend-shock CTR",
+    )
+    return markdown_table(columns, rows)
+
+
+def fresh_rows(agents: dict[str, Any], names) -> list[tuple[str, ...]]:
+    rows = []
+    for name in names:
+        if name not in agents or "new_items" not in agents[name]:
+            continue
+        a, items = agents[name], agents[name]["new_items"]
+        reached = items["first_click"]["kaplan_meier"].get("reached_by_horizon") or {}
+        rows.append(
+            (
+                name,
+                fmt(a["ctr"]),
+                fmt(a["share_of_oracle"], 2),
+                fmt(items["first_shown"], 0, f"> {items['follow_up']}"),
+                fmt(items["first_click"], 0, f"> {items['follow_up']}"),
+                "n/a" if reached.get("estimate") is None else f"{reached['estimate']:.0%}",
+                fmt(items["exposure_share"], 2),
+            )
+        )
+    return rows
+
+
+FRESH_COLUMNS = (
+    "agent",
+    "CTR",
+    "share of oracle",
+    "steps to first impression",
+    "steps to first click",
+    "new items clicked (KM)",
+    "exposure / oracle's",
+)
+
+
+def fresh_table(compare: dict[str, Any]) -> list[str]:
+    agents = compare["scenarios"]["fresh-content"]["agents"]
+    return markdown_table(FRESH_COLUMNS, fresh_rows(agents, SYNTHETIC_AGENTS))
+
+
+def movielens_fresh_table(summary: dict[str, Any]) -> list[str]:
+    return markdown_table(FRESH_COLUMNS, fresh_rows(summary["agents"], summary["agents"]))
+
+
+def detectors_table(record: dict[str, Any]) -> list[str]:
+    """llm-cosine's change detectors side by side (experiments/change_detectors.py)."""
+    rows = []
+    for label, entry in record["variants"].items():
+        f = entry["figures"]
+        km = f["survival"]["recovery"]["0.9"].get("reached_by_horizon") or {}
+        delay = entry["median_delay"]
+        detected = entry["detected"]
+        rows.append(
+            (
+                label,
+                fmt(f["share_of_oracle"]),
+                fmt(f["plateau"], 2),
+                _steps(f["time_to_plateau"]),
+                fmt(f["plateau_after_drift"], 2),
+                _steps(f["recovery_to_plateau"]),
+                "n/a" if km.get("estimate") is None else f"{km['estimate']:.0%}",
+                f"{entry['false_alarms_per_user']:.2f}",
+                "n/a" if detected is None else f"{detected:.0%}",
+                "n/a" if delay is None else f"{delay:.0f}",
+            )
+        )
+    columns = (
+        "llm-cosine variant",
+        "share of oracle",
+        "plateau",
+        "time to plateau",
+        "plateau after drift",
+        "recovery to plateau",
+        "recovered (KM 0.9)",
+        "false alarms / user",
+        "drifts detected",
+        "median delay",
     )
     return markdown_table(columns, rows)
 
@@ -300,6 +435,10 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "movielens": lambda: run_table(load("movielens")),
     "compare-news": lambda: news_table(load("compare")),
     "compare-synthetic": lambda: synthetic_table(load("compare")),
+    "compare-changes": lambda: changes_table(load("compare")),
+    "compare-fresh": lambda: fresh_table(load("compare")),
+    "movielens-fresh": lambda: movielens_fresh_table(load("movielens-fresh")),
+    "detectors": lambda: detectors_table(load("detectors")),
     "benchmarks": benchmark_table,
 }
 """Every generated block of the README, by its marker name."""
@@ -330,8 +469,11 @@ def update_from(pairs: list[str]) -> None:
             continue
         if name not in SOURCES or not folder:
             raise ValueError(f"--update-from takes NAME=RUN_DIR with NAME in {list(SOURCES)}")
-        file = "compare_summary.json" if name == "compare" else "summary.json"
-        summary = json.loads((Path(folder) / file).read_text())
+        if name == "detectors":  # experiments/change_detectors.py --json FILE
+            summary = json.loads(Path(folder).read_text())
+        else:
+            file = "compare_summary.json" if name == "compare" else "summary.json"
+            summary = json.loads((Path(folder) / file).read_text())
         SUMMARIES.mkdir(parents=True, exist_ok=True)
         text = json.dumps(summary, separators=(",", ":")) + "\n"  # agents keep their order
         (SUMMARIES / SOURCES[name]).write_text(text)

@@ -139,7 +139,8 @@ def new_item_sentence(name: str, figures: dict[str, Any]) -> str:
             return f"more than {figures['follow_up']} steps for most items"
         low, high = entry["low"], entry["high"]
         bound = "inf" if high is None else f"{high:.0f}"
-        return f"{entry['estimate']:.0f} steps [{low:.0f}, {bound}] (median)"
+        unit = "step" if entry["estimate"] == 1 else "steps"
+        return f"{entry['estimate']:.0f} {unit} [{low:.0f}, {bound}] (median)"
 
     shown, click = figures["first_shown"], figures["first_click"]
     never = 1.0 - (click["reached"] or 0.0)

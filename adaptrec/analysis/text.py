@@ -181,3 +181,65 @@ def markdown_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> lis
         "|" + "---|" * len(columns),
         *("| " + " | ".join(row) + " |" for row in rows),
     ]
+
+
+NEW_ITEM_COLUMNS = (
+    "agent",
+    "steps to first impression",
+    "steps to first click",
+    "clicked within follow-up (KM)",
+    "KM median to first click",
+    "exposure / oracle's (median item)",
+    "exposure / oracle's (pooled)",
+)
+
+
+def new_item_rows(agents: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per agent with new-item figures (:mod:`adaptrec.analysis.new_items`)."""
+    rows = []
+    for name, figures in agents.items():
+        items = figures.get("new_items")
+        if not items:
+            continue
+        click_km = items["first_click"]["kaplan_meier"]
+        pooled = items.get("exposure_share_pooled")
+        rows.append(
+            (
+                name,
+                fmt(items["first_shown"], 0, f"> {items['follow_up']}"),
+                fmt(items["first_click"], 0, f"> {items['follow_up']}"),
+                fraction(click_km.get("reached_by_horizon")),
+                fmt(click_km.get("km_median"), 0, "not reached"),
+                fmt(items["exposure_share"], 2),
+                "n/a" if pooled is None else f"{pooled:.2f}",
+            )
+        )
+    return rows
+
+
+def new_item_lines(agents: dict[str, Any]) -> list[str]:
+    """The report's "New items" section (empty for a fixed catalog)."""
+    from adaptrec.analysis.new_items import new_item_sentence
+
+    rows = new_item_rows(agents)
+    if not rows:
+        return []
+    first = next(f["new_items"] for f in agents.values() if f.get("new_items"))
+    return [
+        "## New items",
+        "",
+        *(
+            f"- {new_item_sentence(n, f['new_items'])}"
+            for n, f in agents.items()
+            if f.get("new_items")
+        ),
+        "",
+        *markdown_table(NEW_ITEM_COLUMNS, rows),
+        "",
+        f"Over the {first['n_items']} items that arrived during the run early enough to be "
+        f"followed for {first['follow_up']} steps: medians over items with 95% bootstrap "
+        "intervals ('> H' when fewer than half got there within the follow-up H), the "
+        "Kaplan-Meier share of items clicked within it and the KM median, and each item's "
+        "impressions over its impressions under the oracle (items the oracle showed).",
+        "",
+    ]

@@ -506,9 +506,9 @@ class BanditConfig(_Config):
     """Linear Thompson sampling's posterior scale v."""
     avoid_recent: bool = True
     """Rank items shown in the observed history below all others (as the seed agent does)."""
-    discount: float = 0.98
+    discount: float = 0.99
     """D-LinUCB's discount gamma of past evidence per step of a user."""
-    window: int = 50
+    window: int = 100
     """SW-LinUCB's sliding window, in steps of a user."""
     glr_delta: float = 0.01
     """GLR-LinUCB's change test confidence (smaller: later and rarer restarts)."""
