@@ -72,6 +72,7 @@ class StepWriter:
         config_json: str,
         row_group_rows: int = 262_144,
         provenance: dict[str, Any] | None = None,
+        extra_fields: tuple[pa.Field, ...] | list[pa.Field] = (),
     ) -> None:
         self.path = steps_path(out_dir, agent)
         # A name of its own: two processes writing the same log (e.g. a worker orphaned by a
@@ -88,7 +89,8 @@ class StepWriter:
         }
         if provenance is not None:  # e.g. the data set and fit quality of calibrated users
             metadata[b"adaptrec.data"] = json.dumps(provenance, sort_keys=True).encode()
-        self.schema = STEP_SCHEMA.with_metadata(metadata)
+        self.extra_fields = tuple(extra_fields)
+        self.schema = pa.schema([*STEP_SCHEMA, *self.extra_fields]).with_metadata(metadata)
         self._pending: list[dict[str, np.ndarray]] = []
         self._pending_rows = 0
         self._writer: pq.ParquetWriter | None = None
@@ -116,7 +118,8 @@ class StepWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
-        table = step_table(self.agent, self._pending).replace_schema_metadata(self.schema.metadata)
+        table = step_table(self.agent, self._pending, self.extra_fields)
+        table = table.replace_schema_metadata(self.schema.metadata)
         assert self._writer is not None
         self._writer.write_table(table)
         self._pending, self._pending_rows = [], 0
@@ -134,20 +137,31 @@ class StepWriter:
             self.tmp_path.unlink(missing_ok=True)
 
 
-def step_table(agent: str, batches: list[dict[str, np.ndarray]]) -> pa.Table:
-    """Step rows as a :data:`STEP_SCHEMA` table: ``batches`` of columns (all but ``agent``)."""
+def step_table(
+    agent: str,
+    batches: list[dict[str, np.ndarray]],
+    extra: tuple[pa.Field, ...] | list[pa.Field] = (),
+) -> pa.Table:
+    """Step rows as a :data:`STEP_SCHEMA` table: ``batches`` of columns (all but ``agent``);
+    ``extra`` fields (e.g. ``adaptrec validate``'s ``rating``) are appended after the schema's,
+    their columns given as float arrays with NaN for null."""
     n_rows = sum(len(batch["user"]) for batch in batches)
+    schema = pa.schema([*STEP_SCHEMA, *extra])
     arrays = []
-    for field in STEP_SCHEMA:
+    for field in schema:
         if field.name == "agent":
             indices = pa.array(np.zeros(n_rows, dtype=np.int8))
             arrays.append(pa.DictionaryArray.from_arrays(indices, pa.array([agent])))
         else:
             data = np.concatenate([batch[field.name] for batch in batches])
-            # NaN marks "no propensity": stored as null, not as a number.
-            mask = np.isnan(data) if field.name == "propensity" else None
+            # NaN marks "no value" (no propensity, no rating): stored as null, not a number.
+            mask = None
+            if field.name == "propensity" or field in extra:
+                mask = np.isnan(data)
+                if pa.types.is_integer(field.type):
+                    data = np.where(mask, 0, data).astype(field.type.to_pandas_dtype())
             arrays.append(pa.array(data, type=field.type, mask=mask))
-    return pa.Table.from_arrays(arrays, schema=STEP_SCHEMA)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:

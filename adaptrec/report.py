@@ -119,6 +119,29 @@ def calibration_lines(data: dict[str, Any], calibration: dict[str, Any]) -> list
     ]
 
 
+def coat_lines(data: dict[str, Any]) -> list[str]:
+    """The report's account of Coat users: the fit and how it ranks the random ratings."""
+    rows = [
+        f"| {name} | {fig['auc']:.3f} ({fig['auc_users']} people) | {fig['auc_pooled']:.3f} | "
+        f"{fig['predicted_liked_rate']:.3f} (real {fig['liked_rate']:.3f}) | {fig['link']} |"
+        for name, fig in data["held_out"].items()
+    ]
+    return [
+        "## Calibrated users (Coat)",
+        "",
+        f"Data: `{data['path']}` ({data['users']} people x {data['coats']} coats; "
+        f"{data['train_ratings']:,} self-selected ratings fitted, {data['test_ratings']:,} "
+        f"ratings of random coats held out; sha256 {data['content_sha256'][:12]}...). The run "
+        f"uses the {data['weighting']} fit.",
+        "",
+        "| fit | AUC, liked (>= 4) over not, on the random ratings (mean per person) | pooled "
+        "| mean predicted P(liked) | link |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """report.md: what was run, a headline sentence per agent, the adaptation curves, the
     tables, how to read them, and the Kaplan-Meier and CTR plots."""
@@ -151,6 +174,11 @@ def markdown(summary: dict[str, Any]) -> str:
             f"the {data['movies']:,} movies of MovieLens ({data['format']}), each user "
             "calibrated from one real person's ratings"
         )
+    elif data["source"] == "coat":
+        items = (
+            f"the {data['coats']} coats of Coat, each user calibrated from one real person's "
+            f"self-selected ratings ({data['weighting']} weighting)"
+        )
     else:
         items = f"the {data['source']} world ({data['description']}); each 'user' is one replicate"
 
@@ -171,6 +199,8 @@ def markdown(summary: dict[str, Any]) -> str:
     ]
     if data is not None and data["source"] == "movielens":
         lines += calibration_lines(data, cfg["calibration"])
+    if data is not None and data["source"] == "coat":
+        lines += coat_lines(data)
     lines += [
         DEFINITIONS,
         "",

@@ -49,6 +49,10 @@ def run_experiment(
             detect_format(config.source.path)
         except DataFormatError as err:
             raise DataFormatError(f"data {config.data!r}: {err}") from err
+    if config.source.kind == "coat":
+        from adaptrec.data.coat import load_coat
+
+        load_coat(config.source.path)
     done = prepare_run_dir(config, out_dir, overwrite)
     if done:
         say(f"continuing: {', '.join(done)} already finished in {out_dir}")

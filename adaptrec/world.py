@@ -38,11 +38,15 @@ def build_catalog(
         from adaptrec.envs.news_switch import news_catalog
 
         return news_catalog()
+    elif source.kind == "coat":
+        from adaptrec.data.coat import coat_catalog
+
+        catalog = coat_catalog(source.path, config.calibration)
     else:
         from adaptrec.data.calibration import calibrated_catalog
 
         catalog = calibrated_catalog(source.path, config.calibration, cache_dir, on_event)
-        if config.arrivals.changes:
+        if config.arrivals.changes:  # movies come out in order of release
             from adaptrec.data.movielens import in_release_order
 
             catalog = in_release_order(catalog)

@@ -121,3 +121,17 @@ def default_vectors_for(minilm: CachedEncoder):
             return minilm.encode(list(catalog.texts))
 
     return encode
+
+
+@pytest.fixture(scope="session")
+def coat_dir():
+    """The Coat data, read in place from ``../shared/data/coat`` (``$ADAPTREC_COAT``
+    overrides it)."""
+    from adaptrec.testing.golden import coat_path
+
+    path = coat_path()
+    if not (path / "test.ascii").is_file():
+        raise FileNotFoundError(
+            f"Coat not found at {path}: the tests read it from ../shared/data (set ADAPTREC_COAT)"
+        )
+    return path

@@ -110,7 +110,7 @@ def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_
         (["run", "--agents", "vw"], "vw scores one Vowpal Wabbit example line per item"),
         (
             ["run", "--data", "csv:ratings"],
-            "data must be 'synthetic', 'news-switch' or 'movielens:PATH'",
+            "data must be 'synthetic', 'news-switch', 'movielens:PATH'",
         ),
         (["run", "--data", "movielens:/no/such/dir"], "'/no/such/dir' (no such directory)"),
         pytest.param(

@@ -27,11 +27,12 @@ from adaptrec.agents.base import (
     PerUserRows,
     StepBatch,
     UserKeys,
+    candidate_sets,
     demote,
     explore,
     live_bounds,
-    mask_unlive,
     observed_user_ids,
+    restrict_scores,
     shown_in_history,
 )
 from adaptrec.core.config import BanditConfig
@@ -55,8 +56,8 @@ def rank_and_explore(agent, scores: np.ndarray, observation: dict[str, np.ndarra
         recent = shown_in_history(observation["items"], agent.n_items)
         scores = demote(scores, recent, _RECENT_PENALTY)
     live = live_bounds(observation, agent.n_items) if "live" in observation else None
-    if live is not None:
-        scores = mask_unlive(scores, *live)
+    candidates = candidate_sets(observation, agent.n_items)
+    scores = restrict_scores(scores, observation, agent.n_items)
     slates = top_k(np.ascontiguousarray(scores, dtype=np.float64), agent.slate_size, validate=False)
     return explore(
         slates,
@@ -67,6 +68,7 @@ def rank_and_explore(agent, scores: np.ndarray, observation: dict[str, np.ndarra
         _LANE_EXPLORE,
         agent=agent,
         live=live,
+        candidates=candidates,
     )
 
 

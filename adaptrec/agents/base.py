@@ -100,6 +100,39 @@ def live_bounds(observation: dict[str, np.ndarray], n_items: int) -> tuple[np.nd
     return live[:, 0].copy(), live[:, 1].copy()
 
 
+def candidate_sets(observation: dict[str, np.ndarray], n_items: int) -> np.ndarray | None:
+    """``(B, C)`` int64: the only items each observed user may be shown now
+    (``observation["candidates"]``, e.g. a person's randomly exposed items not yet shown in
+    :mod:`adaptrec.validate`), or ``None`` when any (live) item may be."""
+    candidates = observation.get("candidates")
+    if candidates is None:
+        return None
+    candidates = np.asarray(candidates)
+    b = len(np.asarray(observation["user_id"]))
+    check_array("observation['candidates']", candidates, shape=(b, None), kind="iu")
+    if candidates.size and (candidates.min() < 0 or candidates.max() >= n_items):
+        raise ValueError(
+            f"observation['candidates'] must hold item ids in [0, {n_items}), got "
+            f"{int(candidates.min() if candidates.min() < 0 else candidates.max())}"
+        )
+    return candidates.astype(np.int64, copy=False)
+
+
+def restrict_scores(
+    scores: np.ndarray, observation: dict[str, np.ndarray], n_items: int
+) -> np.ndarray:
+    """``(B, N)`` scores with every item a user may not be shown now (outside its live ids or
+    its candidates) set to ``-inf``; ``scores`` itself when every item may be."""
+    if "live" in observation:
+        scores = mask_unlive(scores, *live_bounds(observation, n_items))
+    candidates = candidate_sets(observation, n_items)
+    if candidates is not None:
+        allowed = np.zeros(scores.shape, dtype=bool)
+        allowed[np.arange(len(scores))[:, None], candidates] = True
+        scores = np.where(allowed, scores, -np.inf)
+    return scores
+
+
 def mask_unlive(scores: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """``(B, N)`` scores with every item outside a row's live ids set to ``-inf`` (a new array
     when any is; ``scores`` itself for a catalog that is all live)."""
@@ -202,9 +235,14 @@ def random_slates(
     k: int,
     lane: int,
     live: tuple[np.ndarray, np.ndarray] | None = None,
+    candidates: np.ndarray | None = None,
 ) -> np.ndarray:
     """Uniform slates of ``k`` distinct items (sampling without replacement): ``(B, k)`` int64;
-    with ``live`` (``(lo, hi)``, ``(B,)`` each), of the ids ``lo <= i < hi`` of each row."""
+    with ``live`` (``(lo, hi)``, ``(B,)`` each), of the ids ``lo <= i < hi`` of each row; with
+    ``candidates`` (``(B, C)``), of each row's candidates."""
+    if candidates is not None:
+        positions = random_slates(keys, step, candidates.shape[1], k, lane)
+        return np.take_along_axis(candidates, positions, axis=1)
     draws = uniforms(keys, step, lane, k)
     n = n_items if live is None else live[1] - live[0]
     slates = np.empty((len(keys), k), dtype=np.int64)
@@ -223,6 +261,7 @@ def explore(
     lane: int,
     agent: object | None = None,
     live: tuple[np.ndarray, np.ndarray] | None = None,
+    candidates: np.ndarray | None = None,
 ) -> np.ndarray:
     """Epsilon-greedy per slot: each slot is replaced, with probability ``epsilon``, by an item
     drawn uniformly from those neither in the greedy slate nor explored into an earlier slot.
@@ -231,8 +270,15 @@ def explore(
     With ``live`` (``(lo, hi)``, ``(B,)`` each) the items drawn are the row's live ids
     ``lo <= i < hi`` (the greedy slate must be live).
 
+    With ``candidates`` (``(B, C)``, holding the greedy slate) the items drawn are the row's
+    candidates: the same draws over positions in that list.
+
     With ``agent``, also sets ``agent.last_propensity_`` (see :func:`exploration_propensity`).
     """
+    if candidates is not None:
+        positions = np.argmax(candidates[:, None, :] == slates[:, :, None], axis=2)
+        explored = explore(positions, keys, step, candidates.shape[1], epsilon, lane, agent)
+        return np.take_along_axis(candidates, explored, axis=1)
     k = slates.shape[1]
     lo, n = (0, n_items) if live is None else (live[0], live[1] - live[0])
     explored = np.zeros(slates.shape, dtype=bool)

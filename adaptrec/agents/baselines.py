@@ -7,6 +7,7 @@ import numpy as np
 from adaptrec.agents.base import (
     StepBatch,
     UserKeys,
+    candidate_sets,
     explore,
     live_bounds,
     observed_user_ids,
@@ -31,7 +32,10 @@ class RandomAgent:
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
         live = live_bounds(observation, self.n_items) if "live" in observation else None
+        candidates = candidate_sets(observation, self.n_items)
         n_live = self.n_items if live is None else (live[1] - live[0])[:, None]
+        if candidates is not None:
+            n_live = candidates.shape[1]
         self.last_propensity_ = np.broadcast_to(1.0 / n_live, (len(ids), self.slate_size)).copy()
         return random_slates(
             self._keys(ids),
@@ -40,6 +44,7 @@ class RandomAgent:
             self.slate_size,
             _LANE_RANDOM,
             live,
+            candidates,
         )
 
     def update(self, batch: StepBatch) -> dict[str, float]:
@@ -89,6 +94,14 @@ class PopularityAgent:
                 (np.flatnonzero(which.reshape(-1) == g), order[(order >= lo) & (order < hi)])
                 for g, (lo, hi) in enumerate(ranges)
             ]
+        candidates = candidate_sets(observation, self.n_items)
+        if candidates is not None:  # each user's own candidates, in the order of the counts
+            rank = np.empty(self.n_items, dtype=np.int64)
+            rank[order] = np.arange(self.n_items)
+            ranked_rows = np.take_along_axis(
+                candidates, np.argsort(rank[candidates], axis=1, kind="stable"), axis=1
+            )
+            groups = [(np.array([row]), ranked_rows[row]) for row in range(len(ids))]
         for rows, ranked in groups:
             if self.avoid_recent and "items" in observation:
                 history = np.asarray(observation["items"])[rows]
@@ -104,6 +117,7 @@ class PopularityAgent:
             _LANE_EXPLORE,
             agent=self,
             live=live,
+            candidates=candidates,
         )
 
     def update(self, batch: StepBatch) -> dict[str, float]:

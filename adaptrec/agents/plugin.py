@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptrec.agents.base import Agent, StepBatch, live_bounds
+from adaptrec.agents.base import Agent, StepBatch, candidate_sets, live_bounds
 
 
 class PolicyAgent:
@@ -42,6 +42,15 @@ class CheckedAgent:
         slates = check_slates(
             self.name, slates, len(observation["user_id"]), self.n_items, self.slate_size
         )
+        candidates = candidate_sets(observation, self.n_items)
+        if candidates is not None:
+            inside = (slates[:, :, None] == candidates[:, None, :]).any(axis=2)
+            if not inside.all():
+                row, slot = np.argwhere(~inside)[0]
+                raise ValueError(
+                    f"agent {self.name!r}: act must return items among "
+                    f"observation['candidates'], got item {int(slates[row, slot])} in row {row}"
+                )
         if "live" in observation:
             lo, hi = live_bounds(observation, self.n_items)
             outside = (slates < lo[:, None]) | (slates >= hi[:, None])

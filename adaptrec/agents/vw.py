@@ -20,7 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from adaptrec.agents.base import StepBatch, UserKeys, live_bounds, observed_user_ids
+from adaptrec.agents.base import (
+    StepBatch,
+    UserKeys,
+    candidate_sets,
+    live_bounds,
+    observed_user_ids,
+)
 from adaptrec.core.config import BanditConfig
 from adaptrec.core.rng import Component, seed_sequence, uniforms
 from adaptrec.core.validation import check_int
@@ -85,35 +91,41 @@ class VowpalWabbitAgent:
         steps = np.asarray(observation["step"])
         draws = uniforms(self._keys(ids), steps, _LANE_SAMPLE, self.slate_size)
         live_lo, live_hi = live_bounds(observation, self.n_items)
+        candidates = candidate_sets(observation, self.n_items)
         slates = np.empty((len(ids), self.slate_size), dtype=np.int64)
         # Slot 0's probability is VW's pmf; later slots' marginals have no closed form.
         self.last_propensity_ = np.full(slates.shape, np.nan)
         for row, user in enumerate(ids):
             shared = self._shared(observation, row, int(user))
-            # One action line per live item (all of them for a fixed catalog).
+            # One action line per item it may show (live ones, or its candidates).
             lo, hi = int(live_lo[row]), int(live_hi[row])
-            pmf = np.asarray(self.vw.predict([shared, *self._actions[lo:hi]]), dtype=np.float64)
+            actions = np.arange(lo, hi) if candidates is None else np.sort(candidates[row])
+            lines = [self._actions[a] for a in actions]
+            pmf = np.asarray(self.vw.predict([shared, *lines]), dtype=np.float64)
             remaining = pmf.copy()
             for slot in range(self.slate_size):
                 cdf = np.cumsum(remaining / remaining.sum())
-                item = min(int(np.searchsorted(cdf, draws[row, slot], side="right")), hi - lo - 1)
+                item = min(
+                    int(np.searchsorted(cdf, draws[row, slot], side="right")), len(actions) - 1
+                )
                 while remaining[item] <= 0:  # rounding at the top of the cdf
                     item -= 1
-                slates[row, slot] = item + lo
+                slates[row, slot] = actions[item]
                 remaining[item] = 0.0
-            self.last_propensity_[row, 0] = pmf[slates[row, 0] - lo]
-            self._last[int(user)] = (shared, pmf, lo, hi)
+            self.last_propensity_[row, 0] = pmf[np.searchsorted(actions, slates[row, 0])]
+            self._last[int(user)] = (shared, pmf, actions)
         return slates
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         examined = np.asarray(batch.clicked) | np.asarray(batch.skipped)
         for row, user in enumerate(np.asarray(batch.user_ids)):
-            shared, pmf, lo, hi = self._last.pop(int(user))
+            shared, pmf, actions = self._last.pop(int(user))
             for slot in np.flatnonzero(examined[row]):
                 item = int(batch.slates[row, slot])
                 cost = -1.0 if batch.clicked[row, slot] else 0.0
-                lines = [shared, *self._actions[lo:hi]]
-                probability = max(float(pmf[item - lo]), 1e-6)
-                lines[1 + item - lo] = f"0:{cost}:{probability} {self._actions[item]}"
+                lines = [shared, *(self._actions[a] for a in actions)]
+                position = int(np.searchsorted(actions, item))
+                probability = max(float(pmf[position]), 1e-6)
+                lines[1 + position] = f"0:{cost}:{probability} {self._actions[item]}"
                 self.vw.learn(lines)
         return {}

@@ -457,29 +457,33 @@ class CalibrationConfig(_Config):
 
 class DataSource(typing.NamedTuple):
     """Where a run's catalog and users come from: ``kind`` is ``"synthetic"``,
-    ``"news-switch"`` or ``"movielens"`` (then ``path`` is the MovieLens directory)."""
+    ``"news-switch"``, ``"movielens"`` or ``"coat"`` (then ``path`` is the data directory)."""
 
     kind: str
     path: str | None = None
 
 
+DATA_KINDS = ("movielens", "coat")
+"""Real data sets read from a directory: ``KIND:PATH``."""
+
+
 def parse_data(value: Any) -> DataSource:
-    """``RunConfig.data`` (``'synthetic'``, ``'news-switch'`` or ``'movielens:PATH'``), parsed
-    once; a bad value raises ``ValueError`` naming the accepted forms."""
+    """``RunConfig.data`` (``'synthetic'``, ``'news-switch'``, ``'movielens:PATH'`` or
+    ``'coat:PATH'``), parsed once; a bad value raises ``ValueError`` naming the accepted forms."""
     if isinstance(value, str):
         if value in ("synthetic", "news-switch"):
             return DataSource(value)
         kind, _, path = value.partition(":")
-        if kind == "movielens" and path:
-            return DataSource("movielens", path)
+        if kind in DATA_KINDS and path:
+            return DataSource(kind, path)
     raise ValueError(
-        "data must be 'synthetic', 'news-switch' or 'movielens:PATH' (a MovieLens "
-        f"directory), got {value!r}"
+        "data must be 'synthetic', 'news-switch', 'movielens:PATH' (a MovieLens directory) or "
+        f"'coat:PATH' (the Coat shopping data), got {value!r}"
     )
 
 
 def check_data(value: Any) -> str:
-    """``data`` is ``'synthetic'``, ``'news-switch'`` or ``'movielens:PATH'``; returns it."""
+    """``data`` is one of the forms :func:`parse_data` accepts; returns it."""
     parse_data(value)
     return value
 

@@ -82,17 +82,24 @@ def _solve_side(
     n_rows: int,
     features: np.ndarray,
     regularization: float,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Ridge solution per row: ``(n_rows, D)`` weights ``w_r`` minimising
-    ``sum_{(r,c)} (target - w_r . features[c])^2 + reg * n_r * |w_r|^2``.
+    ``sum_{(r,c)} a_rc (target - w_r . features[c])^2 + reg * n_r * |w_r|^2`` with
+    observation weights ``a`` (``weights``, default 1) and ``n_r`` the row's summed weight.
 
     Gram matrices are built by sparse x dense products (deterministic, no Python loop over
     rows), in chunks so memory stays ~100 MB whatever the data size.
     """
     d = features.shape[1]
-    counts = np.bincount(rows, minlength=n_rows).astype(np.float64)
-    indicator = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_rows, len(features)))
-    weighted = sp.csr_matrix((target, (rows, cols)), shape=(n_rows, len(features)))
+    if weights is None:
+        counts = np.bincount(rows, minlength=n_rows).astype(np.float64)
+        indicator = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_rows, len(features)))
+        weighted = sp.csr_matrix((target, (rows, cols)), shape=(n_rows, len(features)))
+    else:
+        counts = np.bincount(rows, weights=weights, minlength=n_rows)
+        indicator = sp.csr_matrix((weights, (rows, cols)), shape=(n_rows, len(features)))
+        weighted = sp.csr_matrix((weights * target, (rows, cols)), shape=(n_rows, len(features)))
     outer = (features[:, :, None] * features[:, None, :]).reshape(len(features), d * d)
     ridge = regularization * np.maximum(counts, 1.0)  # unrated rows: w = 0, not singular
     out = np.empty((n_rows, d))

@@ -60,6 +60,13 @@ def movielens_path() -> Path:
     return Path(os.environ.get("ADAPTREC_ML_LATEST_SMALL", default))
 
 
+def coat_path() -> Path:
+    """The Coat data: ``$ADAPTREC_COAT``, else ``../shared/data/coat`` beside the checkout
+    (read in place, never copied)."""
+    default = Path(__file__).resolve().parents[3] / "shared" / "data" / "coat"
+    return Path(os.environ.get("ADAPTREC_COAT", default))
+
+
 def golden_configs(ml_path: str | os.PathLike[str] | None = None) -> dict[str, RunConfig]:
     """The golden runs: every built-in agent on a small synthetic world with an abrupt drift,
     four agents on MovieLens-calibrated users, and the news-switch world."""

@@ -32,6 +32,7 @@ import torch
 from adaptrec.agents.base import (
     StepBatch,
     UserKeys,
+    candidate_sets,
     explore,
     live_bounds,
     observed_user_ids,
@@ -297,7 +298,7 @@ class LLMCosineAgent:
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         ids = observed_user_ids(observation)
-        if "live" not in observation:
+        if "live" not in observation or "candidates" in observation:
             return self._act(observation, ids, 0, self.n_items)
         # A changing catalog: rank the live items only, one pass per distinct live range (a
         # batch at one step has one; a vector env's users may be at different steps).
@@ -326,14 +327,21 @@ class LLMCosineAgent:
     def _act(self, observation: dict[str, np.ndarray], ids: np.ndarray, lo: int, hi: int):
         """Slates for ``ids`` from the items ``lo..hi-1`` (the live ones)."""
         steps = np.asarray(observation["step"])
-        n_live = hi - lo
+        given = candidate_sets(observation, self.n_items)
+        n_live = hi - lo if given is None else given.shape[1]
         n_candidates = self.config.candidates
         two_stage = 0 < n_candidates < n_live and n_candidates >= self.slate_size
+        two_stage = two_stage and given is None
         per_user = n_candidates if two_stage else n_live
         # The predictor needs the whole projected catalog when the candidates cover it.
         cos = self._act_cosines(ids, steps, len(ids) * per_user >= self.n_items, lo, hi)
         users = self._acted[1]
-        if two_stage:
+        if given is not None:
+            # The user's own candidates (e.g. a person's randomly exposed items), ascending
+            # within a row: the re-ranking keeps "ties to the lower id".
+            candidates = np.sort(given, axis=1)
+            cos = np.clip(np.take_along_axis(cos, candidates, axis=1), -1.0, 1.0)
+        elif two_stage:
             # Exact top-C of the clipped cosine, ids ascending within a row (which keeps "ties
             # to the lower id" in the re-ranking below); the clip is applied on the fly.
             weights = self._retrieval_weights()
@@ -380,6 +388,7 @@ class LLMCosineAgent:
             _LANE_EXPLORE,
             self,
             live,
+            given,
         )
         if self.user_model is not None and self.config.ts_scale > 0:
             self.last_propensity_ = None  # a posterior draw's top-k has no closed-form probability
