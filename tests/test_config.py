@@ -36,7 +36,7 @@ def test_unknown_field_names_the_path_and_the_allowed_fields():
         ({"n_steps": 500}, r"env.max_steps must be >= n_steps=500, got 300"),
         (
             {"data": "movielens:"},
-            r"data must be 'synthetic', 'news-switch', 'movielens:PATH'.*'coat:PATH'.*got 'movielens:'",
+            r"data must be 'synthetic', 'news-switch', 'movielens:PATH'.*got 'movielens:'",
         ),
         ({"calibration": {"factors": 0}}, r"calibration.factors must be >= 1, got 0"),
         ({"calibration": {"test_fraction": 0.9}}, r"calibration.test_fraction must be <= 0.5"),
