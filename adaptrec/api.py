@@ -151,8 +151,8 @@ def run(
             pairs, registered for this run; default: the config's agents.
         out: run folder (default ``runs/run-<config digest>``); a rerun continues it.
         overrides: dotted fields to set, e.g. ``{"env.slate_size": 10, "n_users": 50}``.
-        workers: Ray CPUs for the shards (needs ``shard_size`` < ``n_users``); results are
-            identical for any number.
+        workers: Ray CPUs for the shards (a run of one shard runs in this process); results
+            are identical for any number.
         address: join this Ray cluster instead of starting a local one.
         overwrite: replace a different run already in ``out``.
         cache_dir: embedding and calibration cache (default ``~/.cache/adaptrec``).

@@ -59,8 +59,18 @@ def _fields_epilog() -> str:
     return "\n".join(lines)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("adaptrec")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="adaptrec", description="How quickly does a recommender personalise?")
+    parser.add_argument("--version", action="version", version=f"adaptrec {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser(
         "run",
@@ -246,10 +256,13 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     # Imported after every cheap check: the runner loads torch (seconds), so a mistyped
     # option answers at once.
-    from adaptrec.parallel import shard_runner_for
+    from adaptrec.parallel import one_shard_note, shard_runner_for
     from adaptrec.run_folder import default_out_dir
     from adaptrec.runner import run_experiment
 
+    note = one_shard_note(config, args.workers, args.address)
+    if note:
+        print(f"adaptrec: {note}", file=sys.stderr)
     shard_runner = shard_runner_for(config, args.workers, args.address)
     out = args.out or default_out_dir(config)
     console = Console(stderr=True)

@@ -73,19 +73,30 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict:
 
 def shard_runner_for(config: RunConfig, workers: int = 1, address: str | None = None):
     """The shard runner for ``workers`` CPUs (``None``: in this process), connecting to Ray
-    when ``workers > 1`` or an ``address`` is given; checks the config has shards to share."""
+    when ``workers > 1`` or an ``address`` is given. A run of one shard (``shard_size`` 0, or
+    at least ``n_users``) has nothing to share: it runs in this process, with the same results
+    (shards, not workers, define them; :func:`one_shard_note` says so)."""
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"--workers must be an integer >= 1, got {workers!r}")
     if workers == 1 and not address:
         return None
     if config.shard_size == 0 or config.shard_size >= config.n_users:
-        raise ValueError(
-            f"--workers {workers} needs --shard-size smaller than --users "
-            f"({config.n_users}), e.g. --shard-size {max(1, config.n_users // 4)}: shards, "
-            "not workers, define the results, so any number of workers gives the same run"
-        )
+        return None
     connect(address, num_cpus=workers if not address else None)
     return ray_shard_runner()
+
+
+def one_shard_note(config: RunConfig, workers: int, address: str | None = None) -> str | None:
+    """A line for a run asked to use several workers that has one shard, else ``None``."""
+    several = workers > 1 or bool(address)
+    if several and (config.shard_size == 0 or config.shard_size >= config.n_users):
+        return (
+            f"--workers {workers}: this run is one shard of {config.n_users} users (shard_size "
+            f"{config.shard_size}: one agent learns from every user), so it runs in this "
+            f"process; --shard-size {max(1, config.n_users // 4)} would spread it over workers "
+            "(results depend on the shards, never on the number of workers)"
+        )
+    return None
 
 
 def _check_reachable(address: str, timeout: float = 3.0) -> None:

@@ -47,6 +47,11 @@ def prepare_run_dir(
     """
     out = Path(out_dir)
     config_path = out / "config.json"
+    if out.is_dir() and not config_path.is_file() and any(out.iterdir()):
+        raise RunDirectoryError(
+            f"--out {str(out)!r} is a folder that holds other files and no adaptrec run "
+            "(no config.json); choose a new or empty folder"
+        )
     if config_path.is_file():
         try:
             existing = RunConfig.from_json(config_path.read_text())

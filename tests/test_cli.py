@@ -1,11 +1,13 @@
 """The command line as a user meets it: subprocesses of the installed ``adaptrec`` script."""
 
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from adaptrec.core.config import RunConfig, default_run_config
@@ -102,11 +104,12 @@ def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_
         (["run", "--users", "0"], "n_users must be >= 1, got 0"),
         (["run", "--agents", "random,bandit"], "agents must name a built-in agent"),
         (["run", "--encoder", "/no/such/model"], "--encoder must be minilm, hashing or a model"),
-        (["run", "--steps", "10"], "window must be <= n_steps=10, got 20"),
+        (["run", "--steps", "10", "--window", "20"], "window must be <= n_steps=10, got 20"),
+        (["run", "--steps", "50", "--drift-step", "1000"], "drift_step must be below n_steps=50"),
         (["run", "--users", "many"], "argument --users: invalid int value: 'many'"),
         (["report", "/no/such/run"], "run_dir must be a run folder"),
         (["run", "--config", "/no/such.json"], "--config must be a JSON file"),
-        (["run", "--workers", "2"], "--workers 2 needs --shard-size smaller than --users"),
+        (["validate", "--data", "coat:/no/such/dir"], "coat: data must be a Coat directory"),
         (["run", "--agents", "vw"], "vw scores one Vowpal Wabbit example line per item"),
         (
             ["run", "--data", "csv:ratings"],
@@ -121,6 +124,7 @@ def test_rerunning_the_same_command_continues_instead_of_redoing(cli_run, cache_
     ],
 )
 def test_common_mistakes_print_one_line_and_exit_2(args, message, tmp_path):
+    # (An --out folder holding other files is refused too: see test_small_runs_and_mistakes.)
     result = adaptrec(*args, "--out", tmp_path) if args[0] == "run" else adaptrec(*args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -351,3 +355,34 @@ def test_address_auto_joins_a_running_cluster_and_writes_the_same_run(tmp_path):
                 assert path.read_bytes() == (tmp_path / other / "steps" / path.name).read_bytes()
     finally:
         subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)
+
+
+def test_small_runs_and_mistakes_found_by_trying_the_cli(tmp_path, cache_dir):
+    """Issue 30's newcomer runs: a short run fits its window, --workers on a one-shard run gets
+    a run (and a line saying why one worker did it), an --out folder of other files is refused,
+    files get the user's umask, and --version answers."""
+    small = ("run", "--steps", "10", "--users", "8", "--agents", "random", "--quiet")
+    short = adaptrec(*small, "--out", tmp_path / "short", "--cache", cache_dir)
+    assert short.returncode == 0, short.stderr
+    assert json.loads((tmp_path / "short" / "config.json").read_text())["window"] == 10
+    workers = adaptrec(*small, "--workers", "2", "--out", tmp_path / "w2", "--cache", cache_dir)
+    assert workers.returncode == 0, workers.stderr
+    assert "one shard of 8 users" in " ".join(workers.stderr.split())
+    a, b = (pq.read_table(tmp_path / d / "steps" / "random.parquet") for d in ("short", "w2"))
+    assert a.equals(b)  # the same run whatever the number of workers
+    for name in ("config.json", "summary.json", "report.md", "ctr.png"):
+        assert (tmp_path / "w2" / name).stat().st_mode & 0o777 == 0o666 & ~_umask(), name
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "todo.txt").write_text("mine")
+    refused = adaptrec("run", "--steps", "10", "--agents", "random", "--out", foreign)
+    assert refused.returncode == 2 and "no adaptrec run (no config.json)" in refused.stderr
+    assert (foreign / "todo.txt").read_text() == "mine" and len(list(foreign.iterdir())) == 1
+    version = adaptrec("--version")
+    assert version.returncode == 0 and version.stdout.startswith("adaptrec ")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -670,6 +670,7 @@ def default_run_config(
     """The embedded default of ``adaptrec run``: drift halfway, episode as long as the run."""
     users = overrides.pop("users", UserConfig(drift_step=halfway(n_steps)))
     env = overrides.pop("env", EnvConfig(max_steps=n_steps))
+    overrides.setdefault("window", min(RunConfig.window, n_steps))  # fits a short run
     return RunConfig(n_users=n_users, n_steps=n_steps, users=users, env=env, **overrides)
 
 
@@ -714,17 +715,32 @@ def resolve(tree: dict[str, Any], explicit: Iterable[str] = ()) -> RunConfig:
 
     ``tree`` is a (possibly partial) :meth:`RunConfig.to_dict` tree; ``explicit`` names the
     dotted fields the user set. A drift step that was not set explicitly and does not fall
-    inside the run moves to :func:`halfway`, and ``env.max_steps`` (the
-    episode length) grows to at least ``n_steps``.
+    inside the run moves to :func:`halfway` (one that was set is refused: the drift would never
+    happen), a window that was not set shrinks to a short run, a trend's start that was not
+    set moves inside the run, and ``env.max_steps`` (the episode length) grows to at least
+    ``n_steps``.
     """
     explicit = set(explicit)
     steps = tree.get("n_steps", RunConfig.n_steps)
     users = tree.setdefault("users", {})
-    if (
-        "users.drift_step" not in explicit
-        and users.get("drift_step", UserConfig.drift_step) >= steps
-    ):
+    drift_step = users.get("drift_step", UserConfig.drift_step)
+    if "users.drift_step" not in explicit and drift_step >= steps:
         users["drift_step"] = halfway(steps)
+    elif users.get("drift", UserConfig.drift) != "none" and drift_step >= steps:
+        raise ValueError(
+            f"users.drift_step must be below n_steps={steps} for a drift to happen, got "
+            f"{drift_step} (use --drift none for a run without one)"
+        )
+    if "window" not in explicit and tree.get("window", RunConfig.window) > steps:
+        tree["window"] = steps  # a window you did not set fits a short run
+    trend_start = users.get("trend_start", UserConfig.trend_start)
+    if users.get("trend_topic", -1) >= 0 and trend_start >= steps:
+        if "users.trend_start" in explicit:
+            raise ValueError(
+                f"users.trend_start must be below n_steps={steps} for the trend to happen, "
+                f"got {trend_start}"
+            )
+        users["trend_start"] = max(1, steps // 3)
     env = tree.setdefault("env", {})
     if "env.max_steps" not in explicit:
         env["max_steps"] = max(env.get("max_steps", steps), steps)
