@@ -217,16 +217,39 @@ def read_agent_arrays(path: str | os.PathLike[str], config=None) -> dict[str, np
     :meth:`adaptrec.analysis.new_items.ItemEvents.arrays`. Reads the file in batches of
     :data:`READ_BATCH_ROWS` rows, twice: user ids and steps first, then the values.
     """
+    log = pq.ParquetFile(path)
+
+    def batches(columns: list[str]):
+        return log.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns)
+
+    arrays = arrays_from_batches(batches, str(path), config)
+    arrays.pop("events", None)
+    return arrays
+
+
+def table_arrays(table: pa.Table, config=None) -> dict[str, np.ndarray]:
+    """:func:`read_agent_arrays` of rows held in memory (a shard's table, where it was
+    simulated): the same arrays the file of those rows would give."""
+
+    def batches(columns: list[str]):
+        return table.select(columns).to_batches(max_chunksize=READ_BATCH_ROWS)
+
+    return arrays_from_batches(batches, "the shard's rows", config)
+
+
+def arrays_from_batches(batches, where: str, config=None) -> dict[str, np.ndarray]:
+    """The arrays of :func:`read_agent_arrays` from ``batches(columns)``, an iterable of
+    record batches of those columns (called twice: user ids and steps first, then values)."""
     events = None
     if config is not None and config.arrivals.changes:
         from adaptrec.analysis.new_items import ItemEvents
 
         events = ItemEvents(config)
-    log = pq.ParquetFile(path)
     user_sets, n_steps = [], 0
-    for batch in log.iter_batches(batch_size=READ_BATCH_ROWS, columns=["user", "step"]):
-        user_sets.append(np.unique(batch.column("user").to_numpy()))
-        n_steps = max(n_steps, int(batch.column("step").to_numpy().max()) + 1)
+    for batch in batches(["user", "step"]):
+        if batch.num_rows:
+            user_sets.append(np.unique(batch.column("user").to_numpy()))
+            n_steps = max(n_steps, int(batch.column("step").to_numpy().max()) + 1)
     users = np.unique(np.concatenate(user_sets)) if user_sets else np.zeros(0, np.int32)
     shape = (len(users), n_steps)
     counts = np.zeros(shape[0] * shape[1], dtype=np.int64)
@@ -239,7 +262,7 @@ def read_agent_arrays(path: str | os.PathLike[str], config=None) -> dict[str, np
     }
     drift = np.full(len(users), -1, dtype=np.int64)
     columns = [*ARRAY_COLUMNS, "item"] if events is not None else list(ARRAY_COLUMNS)
-    for batch in log.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
+    for batch in batches(columns):
         if events is not None:
             events.add(
                 batch.column("item").to_numpy(),
@@ -262,8 +285,25 @@ def read_agent_arrays(path: str | os.PathLike[str], config=None) -> dict[str, np
             grids[name].reshape(-1)[cells[top]] = values
         drift[user_index[top]] = batch.column("drift_step").to_numpy()[top]
     if counts.size == 0 or counts.min() == 0 or len(np.unique(counts)) != 1:
-        raise ValueError(f"{path} does not hold every (user, step) exactly once per slot")
+        raise ValueError(f"{where} does not hold every (user, step) exactly once per slot")
     out = {"users": users, "clicks": clicks.reshape(shape), "slate_size": int(counts[0])}
     if events is not None:
+        out["events"] = events
         out["new_items"] = events.arrays()
     return {**out, **grids, "drift_step": drift}
+
+
+def merge_arrays(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One agent's arrays from its shards' (:func:`table_arrays`), users in shard order; equal
+    to :func:`read_agent_arrays` of the whole log (shards hold ascending, disjoint users)."""
+    if len(parts) == 1:
+        return {key: value for key, value in parts[0].items() if key != "events"}
+    out: dict[str, np.ndarray] = {"slate_size": parts[0]["slate_size"]}
+    for key in ("users", "clicks", "expected", "oracle", "reward", "session_end", "drift_step"):
+        out[key] = np.concatenate([part[key] for part in parts])
+    if "events" in parts[0]:
+        events = parts[0]["events"]
+        for part in parts[1:]:
+            events = events.merged(part["events"])
+        out["new_items"] = events.arrays()
+    return out

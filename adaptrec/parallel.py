@@ -138,11 +138,13 @@ def shippable_plugins() -> dict[str, Callable]:
 
 def _simulate_shard_task(config_json, agent_name, catalog, item_vectors, user_ids, plugins):
     from adaptrec.agents.registry import register_all
-    from adaptrec.rollout import simulate_shard
+    from adaptrec.rollout import simulate_shard_with_arrays
 
     register_all(plugins)  # agents registered from Python in the driver (cloudpickled)
     config = RunConfig.from_json(config_json)  # simulate_shard uses its torch_threads
-    return simulate_shard(config, agent_name, catalog, item_vectors, user_ids)
+    # The shard's per-user arrays are computed here, on the worker that ran it: the driver
+    # merges them instead of reading every row back for the report.
+    return simulate_shard_with_arrays(config, agent_name, catalog, item_vectors, user_ids)
 
 
 def ray_shard_runner(max_retries: int = 3):
@@ -157,7 +159,7 @@ def ray_shard_runner(max_retries: int = 3):
         catalog: Catalog,
         item_vectors: np.ndarray,
         shards: list[np.ndarray],
-    ) -> Iterator[pa.Table]:
+    ) -> Iterator[tuple[pa.Table, dict]]:
         catalog_ref, vectors_ref = ray.put(catalog), ray.put(item_vectors)  # once per run
         config_json, plugins = config.to_json(), shippable_plugins()
         pending = [

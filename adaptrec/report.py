@@ -88,10 +88,12 @@ def summary_of(
 
 
 def compute_summary(
-    run_dir: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str], known: dict[str, dict[str, Any]] | None = None
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, AgentAnalysis]]:
-    """``(summary, arrays, analyses)`` of a run folder, from its Parquet logs alone."""
-    config, arrays, data = load_run(run_dir)
+    """``(summary, arrays, analyses)`` of a run folder, from its Parquet logs alone, or, for
+    the agents in ``known``, from the per-user arrays their shards computed (the same
+    numbers the logs give)."""
+    config, arrays, data = load_run(run_dir, known)
     summary, analyses = summary_of(config, arrays, data)
     return summary, arrays, analyses
 
@@ -275,11 +277,16 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build_report(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Recompute every figure from ``run_dir/steps/*.parquet``; write summary.json, report.md,
-    adaptation.png, survival.png and ctr.png into ``run_dir``; return the summary."""
+def build_report(
+    run_dir: str | os.PathLike[str], known: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Recompute every figure from ``run_dir/steps/*.parquet`` (or, for the agents in
+    ``known``, from the arrays their shards computed where they ran: ``adaptrec run`` passes
+    them, so no row is read back); write summary.json, report.md, adaptation.png,
+    survival.png and ctr.png into ``run_dir``; return the summary. Either way the same bytes
+    (tested)."""
     run_dir = Path(run_dir)
-    summary, arrays, analyses = compute_summary(run_dir)
+    summary, arrays, analyses = compute_summary(run_dir, known)
     config = RunConfig.from_dict(summary["config"])
     title = f"{config.n_users} users"
     plot_adaptation(analyses, config, run_dir / "adaptation.png", title)

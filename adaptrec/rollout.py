@@ -22,7 +22,7 @@ from adaptrec.agents.base import propensities_of
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import RunConfig
 from adaptrec.envs.population import Population, StepOutcome
-from adaptrec.logs import StepWriter, step_table
+from adaptrec.logs import StepWriter, merge_arrays, step_table, table_arrays
 from adaptrec.world import make_population
 
 ProgressCallback = Callable[[str, int], None]
@@ -126,6 +126,25 @@ def simulate_shard(
     Returns the shard's step rows (:data:`adaptrec.logs.STEP_SCHEMA` without metadata), step by
     step. A pure function of its arguments: any worker gives the same table.
     """
+    return _simulate(config, agent_name, catalog, item_vectors, user_ids, progress)
+
+
+def simulate_shard_with_arrays(
+    config: RunConfig,
+    agent_name: str,
+    catalog: Catalog,
+    item_vectors: np.ndarray,
+    user_ids: np.ndarray,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pa.Table, dict]:
+    """:func:`simulate_shard` and the shard's per-user arrays for the analysis
+    (:func:`adaptrec.logs.table_arrays`), computed where the shard ran: the report merges them
+    instead of reading the rows back (the same numbers: tested)."""
+    table = _simulate(config, agent_name, catalog, item_vectors, user_ids, progress)
+    return table, table_arrays(table, config)
+
+
+def _simulate(config, agent_name, catalog, item_vectors, user_ids, progress) -> pa.Table:
     population = make_population(config, catalog)
     population.reset(user_ids, config.seed)
     batches = []
@@ -141,8 +160,11 @@ def simulate_shard(
     return step_table(agent_name, batches)
 
 
-ShardRunner = Callable[[RunConfig, str, Catalog, np.ndarray, list[np.ndarray]], Iterator[pa.Table]]
-"""Runs :func:`simulate_shard` for each shard and yields the tables in shard order."""
+ShardRunner = Callable[
+    [RunConfig, str, Catalog, np.ndarray, list[np.ndarray]], Iterator[tuple[pa.Table, dict]]
+]
+"""Runs :func:`simulate_shard_with_arrays` for each shard and yields ``(table, arrays)`` in
+shard order."""
 
 
 def run_agent(
@@ -153,13 +175,16 @@ def run_agent(
     out_dir: str | os.PathLike[str],
     progress: ProgressCallback | None = None,
     shard_runner: ShardRunner | None = None,
+    arrays: dict[str, dict] | None = None,
 ) -> Path:
     """Simulate ``config.n_users`` users for ``config.n_steps`` steps under one agent.
 
     Users run in shards (``config.shard_size``), each with its own agent; ``shard_runner`` runs
     them (default: one after the other in this process; :mod:`adaptrec.parallel` runs them on
     Ray). Writes ``out_dir/steps/<agent>.parquet`` atomically, shard after shard, and returns
-    its path. ``progress`` is called with (agent name, steps done over all shards).
+    its path. ``progress`` is called with (agent name, steps done over all shards). With an
+    ``arrays`` dict, ``arrays[agent_name]`` receives the per-user arrays the shards computed
+    where they ran, merged (what :func:`adaptrec.logs.read_agent_arrays` of the file gives).
     """
     parts = shards(config)
     total = [0]
@@ -170,15 +195,19 @@ def run_agent(
             progress(agent_name, total[0] // len(parts))
 
     if shard_runner is None:
-        tables: Iterator[pa.Table] = (
-            simulate_shard(config, agent_name, catalog, item_vectors, users, advance)
+        results: Iterator[tuple[pa.Table, dict]] = (
+            simulate_shard_with_arrays(config, agent_name, catalog, item_vectors, users, advance)
             for users in parts
         )
     else:
-        tables = shard_runner(config, agent_name, catalog, item_vectors, parts)
+        results = shard_runner(config, agent_name, catalog, item_vectors, parts)
+    records = []
     with StepWriter(out_dir, agent_name, config.to_json(), provenance=catalog.provenance) as writer:
-        for table in tables:
+        for table, shard_arrays in results:
             writer.add_table(table)
+            records.append(shard_arrays)
+    if arrays is not None:
+        arrays[agent_name] = merge_arrays(records)
     if progress is not None:
         progress(agent_name, config.n_steps)
     return writer.path

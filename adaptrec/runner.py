@@ -65,6 +65,7 @@ def run_experiment(
     say(f"encoding {catalog.n_items} item texts with {config.encoder}")
     with torch_threads(config.torch_threads):  # the vectors, too, are the config's
         vectors = encoder.encode(list(catalog.texts))
+    arrays: dict[str, dict] = {}  # each agent's per-user arrays, computed by its shards
     for name in todo:
-        run_agent(config, name, catalog, vectors, out_dir, progress, shard_runner)
-    return build_report(out_dir)
+        run_agent(config, name, catalog, vectors, out_dir, progress, shard_runner, arrays)
+    return build_report(out_dir, arrays)

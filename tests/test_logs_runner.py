@@ -86,3 +86,43 @@ def test_a_folder_with_another_config_is_refused_unless_overwritten(tmp_path):
     assert prepare_run_dir(other, tmp_path, overwrite=True) == []
     assert json.loads((tmp_path / "config.json").read_text())["seed"] == 5
     assert not (tmp_path / "steps" / "random.parquet").exists()
+
+
+def test_the_report_of_a_run_uses_its_shards_arrays_and_equals_the_report_from_the_logs(
+    tmp_path, monkeypatch
+):
+    # Catches: shard arrays merged out of order or summed instead of concatenated, new-item
+    # events of two shards not combined (first impressions, impressions), and a run that still
+    # reads its rows back for the report.
+    import adaptrec.analysis.summary as summary_module
+    from adaptrec.core.config import ArrivalConfig, CatalogConfig, EnvConfig, UserConfig
+    from adaptrec.report import build_report
+    from adaptrec.runner import run_experiment
+
+    config = RunConfig(
+        n_users=30,
+        n_steps=40,
+        shard_size=12,
+        agents=("popularity", "random", "oracle"),
+        encoder="hashing",
+        window=5,
+        bootstrap_resamples=200,
+        catalog=CatalogConfig(n_items=300, n_topics=8),
+        arrivals=ArrivalConfig(rate=3, lifetime=20),
+        users=UserConfig(drift_step=20),
+        env=EnvConfig(max_steps=40),
+    )
+
+    def no_reading(path, config=None):
+        raise AssertionError(f"the run read {path} back")
+
+    monkeypatch.setattr(summary_module, "read_agent_arrays", no_reading, raising=False)
+    import adaptrec.logs as logs_module
+
+    monkeypatch.setattr(logs_module, "read_agent_arrays", no_reading)
+    run_experiment(config, tmp_path / "run", cache_dir=tmp_path / "cache")
+    from_shards = (tmp_path / "run" / "summary.json").read_bytes()
+    monkeypatch.undo()
+    build_report(tmp_path / "run")
+    assert (tmp_path / "run" / "summary.json").read_bytes() == from_shards
+    assert b'"new_items"' in from_shards

@@ -77,6 +77,18 @@ class ItemEvents:
         inside = (since >= 0) & (since < self.horizon)
         self.impressions += np.bincount(item[inside], minlength=len(self.impressions))
 
+    def merged(self, other: ItemEvents) -> ItemEvents:
+        """The events of both (e.g. two shards' users): first steps the earlier, impressions
+        summed."""
+        out = ItemEvents(self.config)
+        top = max(len(self.first_shown), len(other.first_shown))
+        for source in (self, other):
+            source._grow(top)
+        out.first_shown = np.minimum(self.first_shown, other.first_shown)
+        out.first_click = np.minimum(self.first_click, other.first_click)
+        out.impressions = self.impressions + other.impressions
+        return out
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The cohort's per-item arrays (``(M,)`` each, cohort ids ascending): ``arrival``,
         ``first_shown`` and ``first_click`` (steps after arrival, ``inf`` if not within the

@@ -217,10 +217,11 @@ def analyse_agents(
 
 
 def load_run(
-    run_dir: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str], known: dict[str, dict[str, Any]] | None = None
 ) -> tuple[RunConfig, dict[str, dict[str, Any]], dict[str, Any] | None]:
     """The run's config, each agent's per-(user, step) arrays and the data provenance (``None``
-    for a synthetic catalog), read from Parquet only."""
+    for a synthetic catalog), read from Parquet (the files' metadata always; the rows only for
+    agents not in ``known``, whose arrays are given)."""
     from adaptrec.logs import read_agent_arrays, read_metadata, step_files
 
     arrays: dict[str, dict[str, Any]] = {}
@@ -232,6 +233,9 @@ def load_run(
         if config is not None and file_config != config:
             raise ValueError(f"{path} was written by a different run config than its neighbours")
         config, data = file_config, meta["data"]
-        arrays[meta["agent"]] = read_agent_arrays(path, file_config)
+        if known is not None and meta["agent"] in known:
+            arrays[meta["agent"]] = known[meta["agent"]]
+        else:
+            arrays[meta["agent"]] = read_agent_arrays(path, file_config)
     assert config is not None
     return config, dict(sorted(arrays.items(), key=lambda item: agent_order(item[0]))), data
