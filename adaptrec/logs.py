@@ -54,6 +54,34 @@ probability that the agent puts this item in this slot at this step, over its ow
 (for off-policy evaluation; null where it has no closed form, e.g. Thompson sampling)."""
 
 
+STEP_ROW_SCHEMA = pa.schema(
+    [
+        pa.field("agent", pa.dictionary(pa.int8(), pa.string()), nullable=False),
+        pa.field("user", pa.int32(), nullable=False),
+        pa.field("step", pa.int32(), nullable=False),
+        pa.field("clicks", pa.int16(), nullable=False),
+        pa.field("expected_clicks", pa.float64(), nullable=False),
+        pa.field("oracle_expected_clicks", pa.float64(), nullable=False),
+        pa.field("reward", pa.float64(), nullable=False),
+        pa.field("drift", pa.bool_(), nullable=False),
+        pa.field("drift_step", pa.int32(), nullable=False),
+        pa.field("session", pa.int32(), nullable=False),
+        pa.field("session_end", pa.bool_(), nullable=False),
+    ]
+)
+"""The ``log_level = "step"`` schema: one row per (user, step), the slate's ``clicks`` counted,
+no items. It keeps every adaptation figure (curves, Kaplan-Meier, CTR, regret); it loses what
+needs items or slots: new-item figures, propensities (off-policy evaluation), per-slot clicks."""
+
+LOG_LEVELS = ("slot", "step")
+
+
+def schema_for(level: str) -> pa.Schema:
+    """The step-log schema of a log level: ``"slot"`` (:data:`STEP_SCHEMA`) or ``"step"``
+    (:data:`STEP_ROW_SCHEMA`)."""
+    return STEP_ROW_SCHEMA if level == "step" else STEP_SCHEMA
+
+
 def steps_path(out_dir: str | os.PathLike[str], agent: str) -> Path:
     return Path(out_dir) / STEPS_DIR / f"{agent}.parquet"
 
@@ -73,6 +101,7 @@ class StepWriter:
         row_group_rows: int = 262_144,
         provenance: dict[str, Any] | None = None,
         extra_fields: tuple[pa.Field, ...] | list[pa.Field] = (),
+        level: str = "slot",
     ) -> None:
         self.path = steps_path(out_dir, agent)
         # A name of its own: two processes writing the same log (e.g. a worker orphaned by a
@@ -89,8 +118,9 @@ class StepWriter:
         }
         if provenance is not None:  # e.g. the data set and fit quality of calibrated users
             metadata[b"adaptrec.data"] = json.dumps(provenance, sort_keys=True).encode()
-        self.extra_fields = tuple(extra_fields)
-        self.schema = pa.schema([*STEP_SCHEMA, *self.extra_fields]).with_metadata(metadata)
+        self.extra_fields, self.level = tuple(extra_fields), level
+        base = schema_for(level)
+        self.schema = pa.schema([*base, *self.extra_fields]).with_metadata(metadata)
         self._pending: list[dict[str, np.ndarray]] = []
         self._pending_rows = 0
         self._writer: pq.ParquetWriter | None = None
@@ -118,7 +148,7 @@ class StepWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
-        table = step_table(self.agent, self._pending, self.extra_fields)
+        table = step_table(self.agent, self._pending, self.extra_fields, self.level)
         table = table.replace_schema_metadata(self.schema.metadata)
         assert self._writer is not None
         self._writer.write_table(table)
@@ -141,12 +171,14 @@ def step_table(
     agent: str,
     batches: list[dict[str, np.ndarray]],
     extra: tuple[pa.Field, ...] | list[pa.Field] = (),
+    level: str = "slot",
 ) -> pa.Table:
-    """Step rows as a :data:`STEP_SCHEMA` table: ``batches`` of columns (all but ``agent``);
-    ``extra`` fields (e.g. ``adaptrec validate``'s ``rating``) are appended after the schema's,
-    their columns given as float arrays with NaN for null."""
+    """Step rows as a :data:`STEP_SCHEMA` table (``level`` "step": :data:`STEP_ROW_SCHEMA`):
+    ``batches`` of columns (all but ``agent``); ``extra`` fields (e.g. ``adaptrec
+    validate``'s ``rating``) are appended after the schema's, their columns given as float
+    arrays with NaN for null."""
     n_rows = sum(len(batch["user"]) for batch in batches)
-    schema = pa.schema([*STEP_SCHEMA, *extra])
+    schema = pa.schema([*schema_for(level), *extra])
     arrays = []
     for field in schema:
         if field.name == "agent":
@@ -222,7 +254,11 @@ def read_agent_arrays(path: str | os.PathLike[str], config=None) -> dict[str, np
     def batches(columns: list[str]):
         return log.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns)
 
-    arrays = arrays_from_batches(batches, str(path), config)
+    per_step = "slot" not in log.schema_arrow.names  # a log_level = "step" log
+    slate_size = None
+    if per_step:
+        slate_size = int(read_metadata(path)["config"]["env"]["slate_size"])
+    arrays = arrays_from_batches(batches, str(path), config, slate_size)
     arrays.pop("events", None)
     return arrays
 
@@ -234,17 +270,24 @@ def table_arrays(table: pa.Table, config=None) -> dict[str, np.ndarray]:
     def batches(columns: list[str]):
         return table.select(columns).to_batches(max_chunksize=READ_BATCH_ROWS)
 
-    return arrays_from_batches(batches, "the shard's rows", config)
+    per_step = "slot" not in table.schema.names
+    slate_size = config.env.slate_size if per_step and config is not None else None
+    return arrays_from_batches(batches, "the shard's rows", config, slate_size)
 
 
-def arrays_from_batches(batches, where: str, config=None) -> dict[str, np.ndarray]:
+def arrays_from_batches(
+    batches, where: str, config=None, step_rows_slate: int | None = None
+) -> dict[str, np.ndarray]:
     """The arrays of :func:`read_agent_arrays` from ``batches(columns)``, an iterable of
-    record batches of those columns (called twice: user ids and steps first, then values)."""
+    record batches of those columns (called twice: user ids and steps first, then values).
+    ``step_rows_slate``: the slate size of a per-step log (``log_level = "step"``: one row per
+    (user, step) with a ``clicks`` count), ``None`` for a per-slot log."""
     events = None
     if config is not None and config.arrivals.changes:
         from adaptrec.analysis.new_items import ItemEvents
 
         events = ItemEvents(config)
+    per_step = step_rows_slate is not None
     user_sets, n_steps = [], 0
     for batch in batches(["user", "step"]):
         if batch.num_rows:
@@ -262,6 +305,9 @@ def arrays_from_batches(batches, where: str, config=None) -> dict[str, np.ndarra
     }
     drift = np.full(len(users), -1, dtype=np.int64)
     columns = [*ARRAY_COLUMNS, "item"] if events is not None else list(ARRAY_COLUMNS)
+    if per_step:  # one row per (user, step): clicks counted, no slot (nor item) column
+        columns = [c for c in ARRAY_COLUMNS if c not in ("slot", "clicked")] + ["clicks"]
+        events = None
     for batch in batches(columns):
         if events is not None:
             events.add(
@@ -272,9 +318,13 @@ def arrays_from_batches(batches, where: str, config=None) -> dict[str, np.ndarra
         user_index = np.searchsorted(users, batch.column("user").to_numpy())
         cells = user_index * n_steps + batch.column("step").to_numpy()
         counts += np.bincount(cells, minlength=counts.size)
-        clicked = batch.column("clicked").to_numpy(zero_copy_only=False)
+        if per_step:
+            clicked = batch.column("clicks").to_numpy().astype(np.float64)
+            top = np.ones(batch.num_rows, dtype=bool)
+        else:
+            clicked = batch.column("clicked").to_numpy(zero_copy_only=False)
+            top = batch.column("slot").to_numpy() == 0
         clicks += np.bincount(cells, weights=clicked, minlength=counts.size)
-        top = batch.column("slot").to_numpy() == 0
         for name, column in (
             ("expected", "expected_clicks"),
             ("oracle", "oracle_expected_clicks"),
@@ -286,7 +336,8 @@ def arrays_from_batches(batches, where: str, config=None) -> dict[str, np.ndarra
         drift[user_index[top]] = batch.column("drift_step").to_numpy()[top]
     if counts.size == 0 or counts.min() == 0 or len(np.unique(counts)) != 1:
         raise ValueError(f"{where} does not hold every (user, step) exactly once per slot")
-    out = {"users": users, "clicks": clicks.reshape(shape), "slate_size": int(counts[0])}
+    slate_size = step_rows_slate if per_step else int(counts[0])
+    out = {"users": users, "clicks": clicks.reshape(shape), "slate_size": slate_size}
     if events is not None:
         out["events"] = events
         out["new_items"] = events.arrays()

@@ -106,6 +106,25 @@ def log_columns(
     }
 
 
+def step_row_columns(
+    population: Population, step: np.ndarray, session: np.ndarray, outcome: StepOutcome
+) -> dict[str, np.ndarray]:
+    """The rows of one step at ``log_level = "step"`` (:data:`adaptrec.logs.STEP_ROW_SCHEMA`):
+    one per user, the slate's clicks counted."""
+    return {
+        "user": population.user_ids_.astype(np.int32),
+        "step": step.astype(np.int32),
+        "clicks": outcome.clicked.sum(axis=1).astype(np.int16),
+        "expected_clicks": outcome.expected_clicks,
+        "oracle_expected_clicks": outcome.oracle_expected_clicks,
+        "reward": outcome.reward,
+        "drift": outcome.drift,
+        "drift_step": population.drift_step_.astype(np.int32),
+        "session": session.astype(np.int32),
+        "session_end": outcome.session_end,
+    }
+
+
 def shards(config: RunConfig) -> list[np.ndarray]:
     """The run's users split into shards of ``config.shard_size`` (one shard if 0), in order."""
     users = np.arange(config.n_users)
@@ -147,17 +166,21 @@ def simulate_shard_with_arrays(
 def _simulate(config, agent_name, catalog, item_vectors, user_ids, progress) -> pa.Table:
     population = make_population(config, catalog)
     population.reset(user_ids, config.seed)
+    per_step = config.log_level == "step"
     batches = []
     with torch_threads(config.torch_threads):
         agent = make_agent(agent_name, config, item_vectors, population)
         for done in range(1, config.n_steps + 1):
             step, session = population.step_.copy(), population.session_.copy()
             slates, outcome = interact(agent, population)
-            propensity = propensities_of(agent, slates)
-            batches.append(log_columns(population, step, session, slates, outcome, propensity))
+            if per_step:
+                batches.append(step_row_columns(population, step, session, outcome))
+            else:
+                propensity = propensities_of(agent, slates)
+                batches.append(log_columns(population, step, session, slates, outcome, propensity))
             if progress is not None:
                 progress(done)
-    return step_table(agent_name, batches)
+    return step_table(agent_name, batches, level=config.log_level)
 
 
 ShardRunner = Callable[
@@ -202,7 +225,9 @@ def run_agent(
     else:
         results = shard_runner(config, agent_name, catalog, item_vectors, parts)
     records = []
-    with StepWriter(out_dir, agent_name, config.to_json(), provenance=catalog.provenance) as writer:
+    with StepWriter(
+        out_dir, agent_name, config.to_json(), provenance=catalog.provenance, level=config.log_level
+    ) as writer:
         for table, shard_arrays in results:
             writer.add_table(table)
             records.append(shard_arrays)

@@ -562,6 +562,11 @@ class RunConfig(_Config):
     shard_size: int = 0
     """Users per shard (0 = one shard of all users). Each shard has its own agent instance, so
     results depend on the shards, never on how many workers run them."""
+    log_level: str = "slot"
+    """What the step logs hold: 'slot' (one row per user, step and slot: items, clicks, skips,
+    dwell, propensities; every figure) or 'step' (one row per user and step, clicks counted,
+    no items: every adaptation figure, but no new-item figures or off-policy evaluation; for
+    huge runs)."""
     data: str = "synthetic"
     """'synthetic' (generated catalog and tastes), 'movielens:PATH' (real movies and users
     calibrated from the MovieLens ratings in directory PATH) or 'news-switch' (Vowpal Wabbit's
@@ -596,6 +601,7 @@ class RunConfig(_Config):
         check_int("bootstrap_resamples", self.bootstrap_resamples, low=100)
         check_int("torch_threads", self.torch_threads, low=1, high=256)
         check_int("shard_size", self.shard_size, low=0)
+        check_choice("log_level", self.log_level, ("slot", "step"))
         check_data(self.data)
         for name, kind in (
             ("catalog", CatalogConfig),
