@@ -102,6 +102,7 @@ class StepWriter:
         provenance: dict[str, Any] | None = None,
         extra_fields: tuple[pa.Field, ...] | list[pa.Field] = (),
         level: str = "slot",
+        clock=None,
     ) -> None:
         self.path = steps_path(out_dir, agent)
         # A name of its own: two processes writing the same log (e.g. a worker orphaned by a
@@ -119,6 +120,9 @@ class StepWriter:
         if provenance is not None:  # e.g. the data set and fit quality of calibrated users
             metadata[b"adaptrec.data"] = json.dumps(provenance, sort_keys=True).encode()
         self.extra_fields, self.level = tuple(extra_fields), level
+        from adaptrec.timing import NO_CLOCK
+
+        self.clock = clock or NO_CLOCK  # times the writes as the "log" stage
         base = schema_for(level)
         self.schema = pa.schema([*base, *self.extra_fields]).with_metadata(metadata)
         self._pending: list[dict[str, np.ndarray]] = []
@@ -139,11 +143,13 @@ class StepWriter:
 
     def add_table(self, table: pa.Table) -> None:
         """Write a table of step rows (e.g. one shard's, from :func:`step_table`)."""
-        self._flush()
-        assert self._writer is not None
-        self._writer.write_table(
-            table.replace_schema_metadata(self.schema.metadata), row_group_size=self.row_group_rows
-        )
+        with self.clock("log"):
+            self._flush()
+            assert self._writer is not None
+            self._writer.write_table(
+                table.replace_schema_metadata(self.schema.metadata),
+                row_group_size=self.row_group_rows,
+            )
 
     def _flush(self) -> None:
         if not self._pending:
@@ -155,6 +161,10 @@ class StepWriter:
         self._pending, self._pending_rows = [], 0
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        with self.clock("log"):
+            self._close(exc_type)
+
+    def _close(self, exc_type) -> None:
         try:
             if exc_type is None:
                 self._flush()

@@ -64,6 +64,7 @@ from adaptrec.analysis.text import (
 )
 from adaptrec.core.config import RunConfig
 from adaptrec.core.files import atomic_write_text
+from adaptrec.timing import NO_CLOCK
 
 SUMMARY_VERSION = 2
 
@@ -278,7 +279,9 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def build_report(
-    run_dir: str | os.PathLike[str], known: dict[str, dict[str, Any]] | None = None
+    run_dir: str | os.PathLike[str],
+    known: dict[str, dict[str, Any]] | None = None,
+    clock=NO_CLOCK,
 ) -> dict[str, Any]:
     """Recompute every figure from ``run_dir/steps/*.parquet`` (or, for the agents in
     ``known``, from the arrays their shards computed where they ran: ``adaptrec run`` passes
@@ -286,12 +289,14 @@ def build_report(
     survival.png and ctr.png into ``run_dir``; return the summary. Either way the same bytes
     (tested)."""
     run_dir = Path(run_dir)
-    summary, arrays, analyses = compute_summary(run_dir, known)
-    config = RunConfig.from_dict(summary["config"])
-    title = f"{config.n_users} users"
-    plot_adaptation(analyses, config, run_dir / "adaptation.png", title)
-    plot_survival(analyses, config, run_dir / "survival.png")
-    plot_ctr(arrays, config, run_dir / "ctr.png")
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write_text(run_dir / "report.md", markdown(summary))
+    with clock("analysis"):
+        summary, arrays, analyses = compute_summary(run_dir, known)
+    with clock("report"):
+        config = RunConfig.from_dict(summary["config"])
+        title = f"{config.n_users} users"
+        plot_adaptation(analyses, config, run_dir / "adaptation.png", title)
+        plot_survival(analyses, config, run_dir / "survival.png")
+        plot_ctr(arrays, config, run_dir / "ctr.png")
+        atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(run_dir / "report.md", markdown(summary))
     return summary

@@ -23,6 +23,7 @@ from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import RunConfig
 from adaptrec.envs.population import Population, StepOutcome
 from adaptrec.logs import StepWriter, merge_arrays, step_table, table_arrays
+from adaptrec.timing import NO_CLOCK
 from adaptrec.world import make_population
 
 ProgressCallback = Callable[[str, int], None]
@@ -48,25 +49,32 @@ def torch_threads(threads: int) -> Iterator[None]:
         numba.set_num_threads(previous_numba)
 
 
-def interact(agent: Agent, population: Population) -> tuple[np.ndarray, StepOutcome]:
+def interact(
+    agent: Agent, population: Population, clock=NO_CLOCK
+) -> tuple[np.ndarray, StepOutcome]:
     """One step of every user: observe, act, respond, learn.
 
-    Returns the ``(B, k)`` int64 slates shown and the users' :class:`StepOutcome`.
+    Returns the ``(B, k)`` int64 slates shown and the users' :class:`StepOutcome`. ``clock``
+    (:class:`adaptrec.timing.StageClock`) times the simulator and the agent apart.
     """
-    observation = population.observations()
-    slates = agent.act(observation)
-    outcome = population.step(slates)
-    agent.update(
-        StepBatch(
-            user_ids=observation["user_id"],
-            step=observation["step"],
-            slates=slates,
-            clicked=outcome.clicked,
-            skipped=outcome.skipped,
-            dwell=outcome.dwell,
-            reward=outcome.reward,
+    with clock("simulate"):
+        observation = population.observations()
+    with clock("agent"):
+        slates = agent.act(observation)
+    with clock("simulate"):
+        outcome = population.step(slates)
+    with clock("agent"):
+        agent.update(
+            StepBatch(
+                user_ids=observation["user_id"],
+                step=observation["step"],
+                slates=slates,
+                clicked=outcome.clicked,
+                skipped=outcome.skipped,
+                dwell=outcome.dwell,
+                reward=outcome.reward,
+            )
         )
-    )
     return slates, outcome
 
 
@@ -155,32 +163,41 @@ def simulate_shard_with_arrays(
     item_vectors: np.ndarray,
     user_ids: np.ndarray,
     progress: Callable[[int], None] | None = None,
+    clock=NO_CLOCK,
 ) -> tuple[pa.Table, dict]:
     """:func:`simulate_shard` and the shard's per-user arrays for the analysis
     (:func:`adaptrec.logs.table_arrays`), computed where the shard ran: the report merges them
     instead of reading the rows back (the same numbers: tested)."""
-    table = _simulate(config, agent_name, catalog, item_vectors, user_ids, progress)
-    return table, table_arrays(table, config)
+    table = _simulate(config, agent_name, catalog, item_vectors, user_ids, progress, clock)
+    with clock("analysis"):
+        return table, table_arrays(table, config)
 
 
-def _simulate(config, agent_name, catalog, item_vectors, user_ids, progress) -> pa.Table:
-    population = make_population(config, catalog)
-    population.reset(user_ids, config.seed)
+def _simulate(
+    config, agent_name, catalog, item_vectors, user_ids, progress, clock=NO_CLOCK
+) -> pa.Table:
+    with clock("simulate"):
+        population = make_population(config, catalog)
+        population.reset(user_ids, config.seed)
     per_step = config.log_level == "step"
     batches = []
     with torch_threads(config.torch_threads):
-        agent = make_agent(agent_name, config, item_vectors, population)
+        with clock("agent"):
+            agent = make_agent(agent_name, config, item_vectors, population)
         for done in range(1, config.n_steps + 1):
             step, session = population.step_.copy(), population.session_.copy()
-            slates, outcome = interact(agent, population)
-            if per_step:
-                batches.append(step_row_columns(population, step, session, outcome))
-            else:
-                propensity = propensities_of(agent, slates)
-                batches.append(log_columns(population, step, session, slates, outcome, propensity))
+            slates, outcome = interact(agent, population, clock)
+            with clock("log"):
+                if per_step:
+                    batches.append(step_row_columns(population, step, session, outcome))
+                else:
+                    propensity = propensities_of(agent, slates)
+                    columns = log_columns(population, step, session, slates, outcome, propensity)
+                    batches.append(columns)
             if progress is not None:
                 progress(done)
-    return step_table(agent_name, batches, level=config.log_level)
+    with clock("log"):
+        return step_table(agent_name, batches, level=config.log_level)
 
 
 ShardRunner = Callable[
@@ -199,6 +216,7 @@ def run_agent(
     progress: ProgressCallback | None = None,
     shard_runner: ShardRunner | None = None,
     arrays: dict[str, dict] | None = None,
+    clock=NO_CLOCK,
 ) -> Path:
     """Simulate ``config.n_users`` users for ``config.n_steps`` steps under one agent.
 
@@ -219,20 +237,28 @@ def run_agent(
 
     if shard_runner is None:
         results: Iterator[tuple[pa.Table, dict]] = (
-            simulate_shard_with_arrays(config, agent_name, catalog, item_vectors, users, advance)
+            simulate_shard_with_arrays(
+                config, agent_name, catalog, item_vectors, users, advance, clock
+            )
             for users in parts
         )
     else:
         results = shard_runner(config, agent_name, catalog, item_vectors, parts)
     records = []
     with StepWriter(
-        out_dir, agent_name, config.to_json(), provenance=catalog.provenance, level=config.log_level
+        out_dir,
+        agent_name,
+        config.to_json(),
+        provenance=catalog.provenance,
+        level=config.log_level,
+        clock=clock,
     ) as writer:
         for table, shard_arrays in results:
             writer.add_table(table)
             records.append(shard_arrays)
     if arrays is not None:
-        arrays[agent_name] = merge_arrays(records)
+        with clock("analysis"):
+            arrays[agent_name] = merge_arrays(records)
     if progress is not None:
         progress(agent_name, config.n_steps)
     return writer.path

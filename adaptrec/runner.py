@@ -15,6 +15,7 @@ from adaptrec.core.config import RunConfig
 from adaptrec.core.validation import check_slate_fits
 from adaptrec.rollout import ProgressCallback, ShardRunner, run_agent, torch_threads
 from adaptrec.run_folder import default_out_dir, prepare_run_dir
+from adaptrec.timing import NO_CLOCK
 from adaptrec.world import build_catalog
 
 __all__ = ["default_out_dir", "run_experiment"]
@@ -29,11 +30,13 @@ def run_experiment(
     progress: ProgressCallback | None = None,
     on_event: Callable[[str], None] | None = None,
     shard_runner: ShardRunner | None = None,
+    clock=NO_CLOCK,
 ) -> dict:
     """Run every agent of ``config`` on the same users, then build the report.
 
     Resumable: agents whose complete log is already in ``out_dir`` are not run again. Returns
-    the summary dict (also written to ``out_dir/summary.json``).
+    the summary dict (also written to ``out_dir/summary.json``). ``clock``
+    (:class:`adaptrec.timing.StageClock`) adds up where the time goes.
     """
     from adaptrec.agents.registry import check_known
     from adaptrec.core.encoders import make_encoder
@@ -59,13 +62,14 @@ def run_experiment(
     todo = [name for name in config.agents if name not in done]
     if not todo:
         return build_report(out_dir)
-    catalog = build_catalog(config, cache_dir, say)
-    check_slate_fits(config.env.slate_size, catalog.n_items)
-    encoder = make_encoder(config.encoder, cache_dir)
-    say(f"encoding {catalog.n_items} item texts with {config.encoder}")
-    with torch_threads(config.torch_threads):  # the vectors, too, are the config's
-        vectors = encoder.encode(list(catalog.texts))
+    with clock("world"):
+        catalog = build_catalog(config, cache_dir, say)
+        check_slate_fits(config.env.slate_size, catalog.n_items)
+        encoder = make_encoder(config.encoder, cache_dir)
+        say(f"encoding {catalog.n_items} item texts with {config.encoder}")
+        with torch_threads(config.torch_threads):  # the vectors, too, are the config's
+            vectors = encoder.encode(list(catalog.texts))
     arrays: dict[str, dict] = {}  # each agent's per-user arrays, computed by its shards
     for name in todo:
-        run_agent(config, name, catalog, vectors, out_dir, progress, shard_runner, arrays)
-    return build_report(out_dir, arrays)
+        run_agent(config, name, catalog, vectors, out_dir, progress, shard_runner, arrays, clock)
+    return build_report(out_dir, arrays, clock)

@@ -5,6 +5,7 @@
     python -m benchmarks --json results.json
     python -m benchmarks --scale 1000000   # workload 9 alone: a million users end to end
     python -m benchmarks --memory          # workload 10 alone: state per user under agents
+    python -m benchmarks --split 10000,100000,1000000   # workload 11: where the time goes
 
 Workloads (sizes from the throughput issue):
   1. env alone, random slates:      B=4,096 users, N=10,000 items, k=10, 20 topics
@@ -26,6 +27,9 @@ Workloads (sizes from the throughput issue):
      400 users x 300 steps, 2,000 items, slate 5) under each of its agents: the bytes held,
      the fatigue table's share, and the entries that still matter (exact: no timing, so one
      run gives the figures)
+ 11. (only with ``--split USERS,...``) where a run's time goes: workload 9's run in this
+     process, its wall time split into world, simulate, agent, log, analysis and report
+     seconds, and the wall time over the simulator's and agent's alone
 
 Each figure is the median over repeats. The roofline is the float32 matrix-multiply rate
 measured in the same run (numpy and torch, the higher). Each workload starts after a one-second
@@ -376,6 +380,41 @@ def end_to_end(n_users: int, out_dir: str, n_items: int = 10_000) -> dict[str, f
     return {"seconds": seconds, "peak_rss_gib": peak_kib / 2**20}
 
 
+SPLIT_STAGES = ("world", "simulate", "agent", "log", "analysis", "report")
+
+
+def time_split(n_users: int, out_dir: str, n_items: int = 10_000) -> dict[str, float]:
+    """Workload 11: workload 9's run (``n_users`` x ``n_items`` items x 10 steps, popularity,
+    shards of 10,000 users, Parquet logs and the report) in this process, its wall time split
+    by stage (:mod:`adaptrec.timing`): seconds of ``world``, ``simulate``, ``agent``, ``log``,
+    ``analysis`` and ``report``, the rest (``other``) and the whole run (``wall``); and
+    ``wall_over_simulation``, the run's wall time over what its simulator and agent take alone
+    (issue 30's target: <= 1.5 at 100,000 users)."""
+    from adaptrec.core.config import CatalogConfig, EnvConfig, RunConfig, UserConfig
+    from adaptrec.runner import run_experiment
+    from adaptrec.timing import StageClock
+
+    config = RunConfig(
+        n_users=n_users,
+        n_steps=10,
+        agents=("popularity",),
+        shard_size=10_000,
+        window=5,
+        catalog=CatalogConfig(n_items=n_items),
+        users=UserConfig(drift_step=5),
+        env=EnvConfig(max_steps=10),
+    )
+    clock = StageClock()
+    start = time.perf_counter()
+    run_experiment(config, out_dir, overwrite=True, clock=clock)
+    wall = time.perf_counter() - start
+    out = {stage: clock.seconds.get(stage, 0.0) for stage in SPLIT_STAGES}
+    out["other"] = wall - sum(out.values())
+    out["wall"] = wall
+    out["wall_over_simulation"] = wall / max(1e-9, out["simulate"] + out["agent"])
+    return out
+
+
 @contextlib.contextmanager
 def busy_core() -> Iterator[None]:
     """One CPU-bound process (``while True: pass``) running beside the block: the "loaded"
@@ -401,6 +440,11 @@ def main() -> None:
     )
     parser.add_argument("--scale-items", type=int, default=10_000, help="catalog size of 9")
     parser.add_argument(
+        "--split",
+        metavar="USERS",
+        help="only workload 11: where a run's time goes, e.g. 10000,100000,1000000",
+    )
+    parser.add_argument(
         "--memory", action="store_true", help="only workload 10: state per user under agents"
     )
     args = parser.parse_args()
@@ -415,6 +459,23 @@ def main() -> None:
         if args.json:
             with open(args.json, "w", encoding="utf-8") as file:
                 json.dump({"memory": memory}, file, indent=2)
+        return
+    if args.split:
+        splits = {}
+        for users in (int(part) for part in args.split.split(",")):
+            settle()
+            with tempfile.TemporaryDirectory(prefix="adaptrec-split-") as out_dir:
+                split = time_split(users, out_dir, args.scale_items)
+            splits[str(users)] = split
+            parts = ", ".join(f"{stage} {split[stage]:.1f}" for stage in (*SPLIT_STAGES, "other"))
+            print(
+                f"  11 split, {users:,} users x {args.scale_items:,} items x 10 steps: "
+                f"{split['wall']:.1f} s ({parts}); wall / (simulate + agent) "
+                f"{split['wall_over_simulation']:.2f}"
+            )
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as file:
+                json.dump({"split": splits}, file, indent=2)
         return
     if args.scale:
         with tempfile.TemporaryDirectory(prefix="adaptrec-scale-") as out_dir:

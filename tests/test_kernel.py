@@ -196,6 +196,37 @@ def test_compiled_utility_has_the_bits_of_the_numpy_topic_by_topic_sum(n_users):
     assert np.array_equal(got, expected)
 
 
+@pytest.mark.parametrize("n_users", [5, 70])
+def test_utilities_from_the_nonzero_topics_have_the_bits_of_the_dense_sum(n_users):
+    # Catches: the nonzero topics summed out of order, a fused multiply-add, a wrong range.
+    from adaptrec.core.catalog import make_catalog
+    from adaptrec.core.config import CatalogConfig
+
+    topics = make_catalog(CatalogConfig(n_items=3000, n_topics=20), 1).topics
+    sparse = kernel.sparse_topics(topics)
+    assert sparse is not None and len(sparse.value) <= 2 * 3000
+    rng = np.random.default_rng(n_users)
+    preference = rng.normal(0, 2.5, (n_users, 20))
+    item_term = rng.normal(-2, 0.5, 3000)
+    dense = kernel.utility_rows(preference, np.ascontiguousarray(topics.T), item_term)
+    assert np.array_equal(kernel.sparse_utility_rows(preference, sparse, item_term, 0, 3000), dense)
+    part = kernel.sparse_utility_rows(preference, sparse, item_term, 700, 1900)
+    assert np.array_equal(part, dense[:, 700:1900])
+    assert kernel.sparse_topics(rng.random((50, 20))) is None  # dense topics: not sparse
+    from adaptrec.core.ranking import top_k
+
+    ties = np.round(item_term, 1)  # many equal utilities: the tie rule decides
+    dense = kernel.utility_rows(preference * 0, np.ascontiguousarray(topics.T), ties)
+    for lo, end, size in ((0, 3000, 104), (700, 1900, 50), (10, 60, 50)):
+        order, utility = kernel.sparse_top_lists(preference * 0, sparse, ties, lo, end, size)
+        want = top_k(dense[:, lo:end], size) + lo
+        assert np.array_equal(order, want)
+        assert np.array_equal(utility, np.take_along_axis(dense, want, axis=1))
+    dense = kernel.utility_rows(preference, np.ascontiguousarray(topics.T), item_term)
+    order, _ = kernel.sparse_top_lists(preference, sparse, item_term, 0, 3000, 104)
+    assert np.array_equal(order, top_k(dense, 104))
+
+
 @pytest.mark.parametrize("drift", ["abrupt", "gradual"])
 def test_forgetting_fatigue_leaves_every_trajectory_bit_identical(monkeypatch, drift):
     # The same users twice: with tables that start small (rebuilt and grown, entries

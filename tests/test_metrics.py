@@ -133,3 +133,38 @@ def test_curve_bootstrap_in_batches_gives_the_figures_of_one_draw(monkeypatch):
             rtol=1e-12,
         )
     assert batched.times == whole.times
+
+
+@pytest.mark.parametrize("statistic", ["mean", "median"])
+def test_large_run_bootstraps_of_few_distinct_values_resample_their_histogram(statistic):
+    # Catches: the median read at the wrong position (even n: two middle values), a
+    # histogram drawn with the wrong frequencies, censored (inf) values lost.
+    from adaptrec.analysis.metrics import _large_bootstrap
+
+    rng = np.random.default_rng(5)
+    values = np.round(rng.exponential(10, 400), 0)
+    values[:30] = np.inf  # censored
+    distinct, frequency = np.unique(values, return_counts=True)
+    counts = np.random.default_rng(9).multinomial(400, frequency / 400, size=50)
+    function = np.mean if statistic == "mean" else np.median
+    by_hand = [function(np.repeat(distinct, row)) for row in counts]
+    low, high = _large_bootstrap(values, statistic, 50, np.random.default_rng(9))
+    with np.errstate(invalid="ignore"):
+        want = np.percentile(by_hand, [2.5, 97.5])
+    np.testing.assert_allclose([low, high], want)
+
+
+def test_a_large_runs_mean_of_continuous_values_resamples_buckets_of_users():
+    # Catches: buckets of unequal weight, sums and sizes out of step, an interval that does
+    # not cover the mean's spread.
+    from adaptrec.analysis.metrics import BUCKETS, bucket_resampled_means, bucket_sums, buckets
+
+    values = np.random.default_rng(3).normal(2.0, 1.0, 150_000)
+    groups = buckets(len(values))
+    assert groups.max() == BUCKETS - 1 and np.bincount(groups).min() == 15
+    np.testing.assert_allclose(bucket_sums(values).sum(), values.sum())
+    means = bucket_resampled_means(values, np.random.default_rng(1), 2000)
+    assert abs(means.mean() - values.mean()) < 1e-3
+    assert means.std() == pytest.approx(values.std() / np.sqrt(len(values)), rel=0.1)
+    interval = metrics.bootstrap_interval(values, "mean", resamples=2000, rng=1)
+    assert interval.low < values.mean() < interval.high

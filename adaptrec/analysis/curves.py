@@ -28,7 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adaptrec.analysis.metrics import Interval, resample_batch
+from adaptrec.analysis.metrics import (
+    LARGE_RUN_UNITS,
+    Interval,
+    bucket_resampled_means,
+    resample_batch,
+)
 
 FLAT_GAIN = 0.02
 """A curve that moves less than this (in share of the oracle) from start to plateau is flat."""
@@ -150,14 +155,17 @@ def curve_figures(
     start, plateau, times = curve_statistics(mean[None, :], fractions)
     # Resample users: multinomial counts per resample -> weighted mean curves (B, H), in
     # batches of resamples (the same draws as one call) so a million users fit in memory.
-    batch = resample_batch(n_users, resamples)
-    p = np.full(n_users, 1.0 / n_users)
-    boot_curves = np.concatenate(
-        [
-            rng.multinomial(n_users, p, size=min(batch, resamples - done)) @ shares
-            for done in range(0, resamples, batch)
-        ]
-    )
+    if n_users > LARGE_RUN_UNITS:  # resamples of buckets of users (see metrics)
+        boot_curves = bucket_resampled_means(shares, rng, resamples) * n_users
+    else:
+        batch = resample_batch(n_users, resamples)
+        p = np.full(n_users, 1.0 / n_users)
+        boot_curves = np.concatenate(
+            [
+                rng.multinomial(n_users, p, size=min(batch, resamples - done)) @ shares
+                for done in range(0, resamples, batch)
+            ]
+        )
     boot_start, boot_plateau, boot_times = curve_statistics(boot_curves / n_users, fractions)
     if n_users > 1:
         half = 1.959964 * shares.std(axis=0, ddof=1) / np.sqrt(n_users)

@@ -138,6 +138,78 @@ def resample_batch(n_values: int, resamples: int) -> int:
     return int(min(resamples, max(1, RESAMPLE_CELLS // max(1, n_values))))
 
 
+LARGE_RUN_UNITS = 20_000
+"""Above this many users (units) a bootstrap over every user costs O(resamples x users):
+minutes at a million users. Larger runs resample instead:
+
+* a statistic of values with at most :data:`DISTINCT_VALUES` distinct values (times to reach
+  a share, CTRs of short runs) from the values' histogram: resampling ``n`` users with
+  replacement and counting each value is exactly a multinomial draw of ``n`` over the
+  observed frequencies, so this is the same bootstrap, in O(resamples x distinct values);
+* any other mean (and every curve) over :data:`BUCKETS` buckets of users, each resample
+  drawing buckets with replacement (a block bootstrap with random equal blocks: the same
+  mean, and for a mean the same variance up to a factor (G - 1) / G).
+
+Runs up to this size, every README figure among them, keep the draws they always had."""
+
+DISTINCT_VALUES = 10_000
+BUCKETS = 10_000
+
+
+def buckets(n: int) -> np.ndarray:
+    """``(n,)`` int64: each unit's bucket, units dealt round-robin into :data:`BUCKETS`
+    buckets (unit order is user id order, unrelated to outcomes)."""
+    return np.arange(n) % min(BUCKETS, n)
+
+
+def bucket_sums(values: np.ndarray) -> np.ndarray:
+    """``(G, ...)`` sums of ``values`` ``(n, ...)`` per bucket (:func:`buckets`)."""
+    groups = buckets(len(values))
+    out = np.zeros((groups.max(initial=0) + 1, *values.shape[1:]))
+    np.add.at(out, groups, values)
+    return out
+
+
+def bucket_resampled_means(
+    values: np.ndarray, rng: np.random.Generator, resamples: int
+) -> np.ndarray:
+    """``(resamples, ...)`` means of ``values`` ``(n, ...)`` over bucket resamples."""
+    sums = bucket_sums(values)
+    sizes = np.bincount(buckets(len(values))).astype(np.float64)
+    g = len(sizes)
+    # Draws of g buckets with replacement, counted (a multinomial, from uniform indices).
+    index = rng.integers(0, g, size=(resamples, g)) + (np.arange(resamples) * g)[:, None]
+    counts = np.bincount(index.ravel(), minlength=resamples * g).reshape(resamples, g)
+    counts = counts.astype(np.float64)
+    flat = sums.reshape(g, -1)
+    means = (counts @ flat) / (counts @ sizes)[:, None]
+    return means.reshape(resamples, *values.shape[1:])
+
+
+def _large_bootstrap(
+    values: np.ndarray, statistic: str, resamples: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """The 2.5 and 97.5 percentiles of ``statistic`` over the resamples of a large run."""
+    n = values.size
+    distinct, frequency = np.unique(values, return_counts=True)
+    if len(distinct) <= DISTINCT_VALUES:
+        counts = rng.multinomial(n, frequency / n, size=resamples)
+        if statistic == "mean":
+            with np.errstate(invalid="ignore"):
+                out = (counts * distinct).sum(axis=1) / n
+        else:  # the two middle values of each resample (one for odd n)
+            cumulative = np.cumsum(counts, axis=1)
+            middle = [np.argmax(cumulative > p, axis=1) for p in ((n - 1) // 2, n // 2)]
+            with np.errstate(invalid="ignore"):
+                out = (distinct[middle[0]] + distinct[middle[1]]) / 2
+    elif statistic == "mean":
+        out = bucket_resampled_means(values, rng, resamples)
+    else:
+        raise ValueError(f"a median of {len(distinct)} distinct values needs a smaller run")
+    low, high = np.percentile(out, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def bootstrap_interval(
     values: np.ndarray,
     statistic: str = "mean",
@@ -157,6 +229,10 @@ def bootstrap_interval(
     estimate = float(function(values))
     if values.size == 1 or np.all(values == values[0]):
         return Interval(estimate, estimate, estimate)
+    if values.size > LARGE_RUN_UNITS:
+        generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        low, high = _large_bootstrap(values, statistic, resamples, generator)
+        return Interval(estimate, low, high)
     with np.errstate(invalid="ignore"):
         result = stats.bootstrap(
             (values,),

@@ -151,9 +151,13 @@ def analyse_agent(
         recover = recovery_time(achieved, oracle, drift, window=window, threshold=threshold)
         out[f"recovery{suffix}"] = _reach(recover, config, rng(), "recovered_fraction")
     drifting = (drift >= window) & (drift + window <= n_steps)
-    rows = np.nonzero(drifting)[0]
-    before = np.array([clicks[r, drift[r] - window : drift[r]].mean() / k for r in rows])
-    after = np.array([clicks[r, drift[r] : drift[r] + window].mean() / k for r in rows])
+    # Each drifting user's clicks in the window before and after its drift, from cumulative
+    # sums (clicks are whole numbers, so every sum is exact: the bits of a slice's mean).
+    cumulative = np.concatenate([np.zeros((len(clicks), 1)), np.cumsum(clicks, axis=1)], axis=1)
+    at = drift[drifting][:, None] + np.array([-window, 0, window])[None, :]
+    edges = np.take_along_axis(cumulative[drifting], at, axis=1)
+    before = (edges[:, 1] - edges[:, 0]) / window / k
+    after = (edges[:, 2] - edges[:, 1]) / window / k
     out["ctr_before_drift"] = interval(before)
     out["ctr_after_drift"] = interval(after)
     sessions = data["session_end"].sum(axis=1) + 1  # the last session is still open

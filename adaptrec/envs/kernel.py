@@ -450,6 +450,118 @@ def utility_rows(
     return out
 
 
+class SparseTopics(NamedTuple):
+    """The nonzero hidden-topic weights of a catalog's items, by item (CSR): item ``i``'s
+    are ``value[start[i]:start[i+1]]`` of topics ``topic[...]``, ascending. Synthetic items
+    have two (a main and a secondary topic), so a base utility costs 2 multiply-adds
+    instead of T."""
+
+    start: np.ndarray  # (N + 1,) int64
+    topic: np.ndarray  # (nnz,) int64, ascending within an item
+    value: np.ndarray  # (nnz,) float64
+
+
+def sparse_topics(topic_rows: np.ndarray) -> SparseTopics | None:
+    """:class:`SparseTopics` of ``(N, T)`` topics if at most a quarter are nonzero, else None."""
+    nonzero = topic_rows != 0
+    if nonzero.sum() > topic_rows.size // 4:
+        return None
+    items, topics = np.nonzero(nonzero)  # row-major: topics ascending within an item
+    start = np.zeros(topic_rows.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(items, minlength=topic_rows.shape[0]), out=start[1:])
+    return SparseTopics(start, topics.astype(np.int64), topic_rows[items, topics].copy())
+
+
+@nb.njit(inline="always")
+def _sparse_utility_user(b, preference, sparse, item_term, lo, out):
+    # The dense sum adds every topic's product in order; a zero topic adds preference * 0.0,
+    # a signed zero, which leaves the sum unchanged (up to the sign of an exact zero sum). So
+    # adding only the nonzero topics, in the same order, gives the same bits.
+    for j in range(out.shape[1]):
+        item = lo + j
+        utility = item_term[item]
+        for e in range(sparse.start[item], sparse.start[item + 1]):
+            utility += preference[b, sparse.topic[e]] * sparse.value[e]
+        out[b, j] = utility
+
+
+@nb.njit(cache=True, parallel=True)
+def _sparse_utility_parallel(preference, sparse, item_term, lo, out):
+    for b in nb.prange(preference.shape[0]):
+        _sparse_utility_user(b, preference, sparse, item_term, lo, out)
+
+
+@nb.njit(cache=True)
+def _sparse_utility_serial(preference, sparse, item_term, lo, out):
+    for b in range(preference.shape[0]):
+        _sparse_utility_user(b, preference, sparse, item_term, lo, out)
+
+
+def sparse_utility_rows(
+    preference: np.ndarray, sparse: SparseTopics, item_term: np.ndarray, lo: int, end: int
+) -> np.ndarray:
+    """``(B, end - lo)`` float64 base utilities of items ``lo..end-1`` from their nonzero
+    topics: the bits of :func:`utility_rows` (tested)."""
+    preference = np.ascontiguousarray(preference, dtype=np.float64)
+    out = np.empty((preference.shape[0], end - lo))
+    big = preference.shape[0] >= PARALLEL_MIN_USERS
+    kernel = _sparse_utility_parallel if big else _sparse_utility_serial
+    kernel(preference, sparse, item_term, lo, out)
+    return out
+
+
+@nb.njit(inline="always")
+def _sparse_top_user(b, preference, sparse, item_term, lo, end, order, top_utility):
+    # Each item's utility as _sparse_utility_user computes it, kept in a best-first list of
+    # M by _insert's order (utility descending, ties to the lower id): exactly top_k's list,
+    # without the (B, N) utilities.
+    m = order.shape[1]
+    best_score = np.empty(m)
+    best_item = np.empty(m, dtype=np.int64)
+    count = 0
+    for item in range(lo, end):
+        utility = item_term[item]
+        for e in range(sparse.start[item], sparse.start[item + 1]):
+            utility += preference[b, sparse.topic[e]] * sparse.value[e]
+        count = _insert(best_score, best_item, count, m, utility, item)
+    for j in range(count):
+        order[b, j] = best_item[j]
+        top_utility[b, j] = best_score[j]
+
+
+@nb.njit(cache=True, parallel=True)
+def _sparse_top_parallel(preference, sparse, item_term, lo, end, order, top_utility):
+    for b in nb.prange(preference.shape[0]):
+        _sparse_top_user(b, preference, sparse, item_term, lo, end, order, top_utility)
+
+
+@nb.njit(cache=True)
+def _sparse_top_serial(preference, sparse, item_term, lo, end, order, top_utility):
+    for b in range(preference.shape[0]):
+        _sparse_top_user(b, preference, sparse, item_term, lo, end, order, top_utility)
+
+
+def sparse_top_lists(
+    preference: np.ndarray,
+    sparse: SparseTopics,
+    item_term: np.ndarray,
+    lo: int,
+    end: int,
+    size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's ``size`` items of highest base utility among ids ``lo..end-1``, best
+    first, ties to the lower id, and their utilities: ``(B, size)`` int64 and float64, the
+    result of :func:`adaptrec.core.ranking.top_k` on :func:`sparse_utility_rows` (tested),
+    in O(size) memory per user."""
+    preference = np.ascontiguousarray(preference, dtype=np.float64)
+    order = np.empty((preference.shape[0], size), dtype=np.int64)
+    top_utility = np.empty((preference.shape[0], size))
+    big = preference.shape[0] >= PARALLEL_MIN_USERS
+    kernel = _sparse_top_parallel if big else _sparse_top_serial
+    kernel(preference, sparse, item_term, lo, end, order, top_utility)
+    return order, top_utility
+
+
 PARALLEL_MIN_USERS = 64
 """Below this many users a step runs serially: a parallel launch wakes numba's whole thread
 team, which costs more than the work for a few users and, with another process on the cores,
