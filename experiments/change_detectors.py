@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         from adaptrec.core.files import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps(out, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(args.json, json.dumps(out, indent=1) + "\n")
     return 0
 
 

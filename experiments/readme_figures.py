@@ -13,7 +13,8 @@ The summaries live in ``tests/golden/readme/`` (compact JSON): ``default_run.jso
 ``movielens_fresh.json`` of ``adaptrec run --scenario fresh-content --data
 movielens:../shared/data/ml-latest-small --agents llm-cosine,llm-cosine-seed,linucb,d-linucb,
 egreedy,thompson,popularity,random,oracle``; ``compare.json`` is ``compare_summary.json`` of
-``adaptrec compare --workers 2``; ``detectors.json`` is ``python
+``adaptrec compare --workers 2``; ``validate.json`` is ``validate_summary.json`` of ``adaptrec
+validate --data coat:../shared/data/coat``; ``detectors.json`` is ``python
 experiments/change_detectors.py --json FILE`` (``--update-from detectors=FILE``).
 Each README table sits between ``<!-- figures:NAME -->`` and ``<!-- /figures -->``;
 ``tests/test_readme_figures.py`` fails when a table differs from what this script makes of the
@@ -42,6 +43,7 @@ SOURCES = {
     "movielens-fresh": "movielens_fresh.json",
     "compare": "compare.json",
     "detectors": "detectors.json",
+    "validate": "validate.json",
 }
 BLOCK = re.compile(r"(<!-- figures:([a-z-]+) -->\n)(.*?)(<!-- /figures -->)", re.S)
 
@@ -280,6 +282,41 @@ def detectors_table(record: dict[str, Any]) -> list[str]:
     return markdown_table(columns, rows)
 
 
+def validate_table(summary: dict[str, Any]) -> list[str]:
+    """adaptrec validate: each agent's real and simulated share of the oracle, and the gap."""
+    rows = []
+    for agent, entry in summary["agents"].items():
+        gap = fmt(entry["gap"], 2) + (
+            " (beyond intervals)" if entry["gap_beyond_intervals"] else ""
+        )
+        rows.append(
+            (
+                agent,
+                fmt(entry["real"]["share_of_oracle"], 2),
+                fmt(entry["simulated"]["share_of_oracle"], 2),
+                gap,
+                f"{entry['real']['ctr']:.3f}",
+                f"{entry['simulated']['ctr']:.3f}",
+            )
+        )
+    columns = (
+        "agent",
+        "real: share of oracle",
+        "simulated: share of oracle",
+        "real - simulated",
+        "real CTR",
+        "simulated CTR",
+    )
+    tau = summary["kendall_tau"]
+    return [
+        *markdown_table(columns, rows),
+        "",
+        f"Kendall tau of the {len(summary['tau_agents'])} agents' orderings (oracle left out): "
+        f"{fmt(tau, 2)}; {summary['people']} people, {summary['steps']} slates of "
+        f"{summary['slate_size']} each.",
+    ]
+
+
 BENCHMARKS = SUMMARIES / "benchmarks"
 """``run-1.json``, ``run-2.json``, ...: ``python -m benchmarks --json FILE`` of the runs the
 README quotes."""
@@ -439,6 +476,7 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "compare-fresh": lambda: fresh_table(load("compare")),
     "movielens-fresh": lambda: movielens_fresh_table(load("movielens-fresh")),
     "detectors": lambda: detectors_table(load("detectors")),
+    "validate": lambda: validate_table(load("validate")),
     "benchmarks": benchmark_table,
 }
 """Every generated block of the README, by its marker name."""
@@ -472,8 +510,8 @@ def update_from(pairs: list[str]) -> None:
         if name == "detectors":  # experiments/change_detectors.py --json FILE
             summary = json.loads(Path(folder).read_text())
         else:
-            file = "compare_summary.json" if name == "compare" else "summary.json"
-            summary = json.loads((Path(folder) / file).read_text())
+            file = {"compare": "compare_summary.json", "validate": "validate_summary.json"}
+            summary = json.loads((Path(folder) / file.get(name, "summary.json")).read_text())
         SUMMARIES.mkdir(parents=True, exist_ok=True)
         text = json.dumps(summary, separators=(",", ":")) + "\n"  # agents keep their order
         (SUMMARIES / SOURCES[name]).write_text(text)
