@@ -29,3 +29,18 @@ def test_counter_uniforms_are_uniform_and_uncorrelated():
     # Fixed inputs, so this is deterministic: a broken mix gives p ~ 0, a good one does not.
     assert stats.kstest(draws.ravel(), "uniform").pvalue > 1e-3
     assert abs(np.corrcoef(draws[:, 0], draws[:, 1])[0, 1]) < 0.02
+
+
+def test_an_agents_user_keys_are_made_for_the_ids_it_meets_only():
+    # Catches: keys made for every id below the highest one (a million-user run's last shard
+    # made a million keys: quadratic), keys that depend on the order ids are met.
+    from adaptrec.agents.base import UserKeys
+    from adaptrec.core.rng import Component, user_keys
+
+    keys = UserKeys(3, 2)
+    first = keys(np.array([990_005, 990_002]))
+    later = keys(np.array([990_002, 990_009, 990_005]))
+    reference = user_keys(3, Component.AGENT_USER, np.array([990_002, 990_005, 990_009]), 2)
+    assert first.tolist() == reference[[1, 0]].tolist()
+    assert later.tolist() == reference[[0, 2, 1]].tolist()
+    assert len(keys._ids) == 3

@@ -179,19 +179,32 @@ class PerUserRows:
 
 
 class UserKeys:
-    """Counter-RNG keys of an agent's per-user streams, grown on demand as new ids appear."""
+    """Counter-RNG keys of an agent's per-user streams, made on demand for the ids it meets.
+
+    Only the ids seen get a key (a shard of users 990,000-999,999 makes 10,000 keys, not a
+    million: the keys of every lower id had made a sharded million-user run quadratic)."""
 
     def __init__(self, seed: int, agent_index: int) -> None:
         self.seed, self.agent_index = seed, agent_index
+        self._ids = np.zeros(0, dtype=np.int64)  # ascending
         self._keys = np.zeros(0, dtype=np.uint64)
 
+    def _positions(self, ids: np.ndarray) -> np.ndarray:
+        return np.minimum(np.searchsorted(self._ids, ids), max(0, len(self._ids) - 1))
+
     def __call__(self, user_ids: np.ndarray) -> np.ndarray:
-        top = int(user_ids.max()) + 1 if user_ids.size else 0
-        if top > len(self._keys):
-            new = np.arange(len(self._keys), top)
+        ids = np.asarray(user_ids, dtype=np.int64)
+        at = self._positions(ids)
+        known = len(self._ids) > 0 and bool((self._ids[at] == ids).all()) if ids.size else True
+        if not known:
+            have = self._ids[at] == ids if len(self._ids) else np.zeros(len(ids), dtype=bool)
+            new = np.unique(ids[~have])
             keys = user_keys(self.seed, Component.AGENT_USER, new, self.agent_index)
-            self._keys = np.concatenate([self._keys, keys])
-        return self._keys[user_ids]
+            merged = np.concatenate([self._ids, new])
+            order = np.argsort(merged, kind="stable")
+            self._ids, self._keys = merged[order], np.concatenate([self._keys, keys])[order]
+            at = self._positions(ids)
+        return self._keys[at]
 
 
 def shown_in_history(history: np.ndarray, n_items: int) -> np.ndarray:
