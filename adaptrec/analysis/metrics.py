@@ -206,7 +206,9 @@ def _large_bootstrap(
         out = bucket_resampled_means(values, rng, resamples)
     else:
         raise ValueError(f"a median of {len(distinct)} distinct values needs a smaller run")
-    low, high = np.percentile(out, [2.5, 97.5])
+    # inverted_cdf picks resampled values instead of interpolating between them: a censored
+    # (inf) median next to another must stay inf, and linear interpolation would give inf - inf.
+    low, high = np.percentile(out, [2.5, 97.5], method="inverted_cdf")
     return float(low), float(high)
 
 
