@@ -141,6 +141,7 @@ def run(
     address: str | None = None,
     overwrite: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    tensorboard: str | os.PathLike[str] | None = None,
 ) -> RunResult:
     """Run ``agents`` on the users of ``config`` and return the result.
 
@@ -156,6 +157,7 @@ def run(
         address: join this Ray cluster instead of starting a local one.
         overwrite: replace a different run already in ``out``.
         cache_dir: embedding and calibration cache (default ``~/.cache/adaptrec``).
+        tensorboard: write each agent's learning there while it runs (:mod:`adaptrec.live`).
     """
     from adaptrec.parallel import shard_runner_for
     from adaptrec.run_folder import default_out_dir
@@ -171,9 +173,14 @@ def run(
         set_path(tree, dotted, value)
         explicit.append(dotted)
     resolved = resolve(tree, explicit=explicit)
-    shard_runner = shard_runner_for(resolved, workers, address)
+    shard_runner = shard_runner_for(resolved, workers, address, tensorboard)
     out_dir = Path(out) if out is not None else default_out_dir(resolved)
     summary = run_experiment(
-        resolved, out_dir, overwrite=overwrite, cache_dir=cache_dir, shard_runner=shard_runner
+        resolved,
+        out_dir,
+        overwrite=overwrite,
+        cache_dir=cache_dir,
+        shard_runner=shard_runner,
+        live_dir=tensorboard,
     )
     return RunResult(out_dir=out_dir, summary=summary, config=resolved)

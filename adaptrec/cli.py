@@ -141,6 +141,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--show-config", action="store_true", help="print the config and exit")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="live view: write each agent's running CTR, share of the oracle and training "
+        "loss to DIR as it runs; open with: tensorboard --logdir DIR",
+    )
     sweep = sub.add_parser("sweep", help="run a sweep file (TOML) on Ray Tune and rank points")
     sweep.add_argument("config", type=Path, help="sweep file, e.g. experiments/sweeps/*.toml")
     sweep.add_argument("--smoke", action="store_true", help="the file's [smoke] sizes")
@@ -263,7 +270,7 @@ def _run(args: argparse.Namespace) -> int:
     note = one_shard_note(config, args.workers, args.address)
     if note:
         print(f"adaptrec: {note}", file=sys.stderr)
-    shard_runner = shard_runner_for(config, args.workers, args.address)
+    shard_runner = shard_runner_for(config, args.workers, args.address, args.tensorboard)
     out = args.out or default_out_dir(config)
     console = Console(stderr=True)
     started = time.perf_counter()
@@ -291,6 +298,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=advance,
             on_event=None if args.quiet else console.print,
             shard_runner=shard_runner,
+            live_dir=args.tensorboard,
         )
     _print_table(summary)
     print(

@@ -71,11 +71,17 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict:
     return ray.cluster_resources()
 
 
-def shard_runner_for(config: RunConfig, workers: int = 1, address: str | None = None):
+def shard_runner_for(
+    config: RunConfig,
+    workers: int = 1,
+    address: str | None = None,
+    live_dir: str | os.PathLike[str] | None = None,
+):
     """The shard runner for ``workers`` CPUs (``None``: in this process), connecting to Ray
     when ``workers > 1`` or an ``address`` is given. A run of one shard (``shard_size`` 0, or
     at least ``n_users``) has nothing to share: it runs in this process, with the same results
-    (shards, not workers, define them; :func:`one_shard_note` says so)."""
+    (shards, not workers, define them; :func:`one_shard_note` says so). ``live_dir``: where
+    the workers write the live view (:mod:`adaptrec.live`)."""
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"--workers must be an integer >= 1, got {workers!r}")
     if workers == 1 and not address:
@@ -83,7 +89,7 @@ def shard_runner_for(config: RunConfig, workers: int = 1, address: str | None = 
     if config.shard_size == 0 or config.shard_size >= config.n_users:
         return None
     connect(address, num_cpus=workers if not address else None)
-    return ray_shard_runner()
+    return ray_shard_runner(live_dir=live_dir)
 
 
 def one_shard_note(config: RunConfig, workers: int, address: str | None = None) -> str | None:
@@ -136,7 +142,9 @@ def shippable_plugins() -> dict[str, Callable]:
     return plugins
 
 
-def _simulate_shard_task(config_json, agent_name, catalog, item_vectors, user_ids, plugins):
+def _simulate_shard_task(
+    config_json, agent_name, catalog, item_vectors, user_ids, plugins, live_dir=None
+):
     from adaptrec.agents.registry import register_all
     from adaptrec.rollout import simulate_shard_with_arrays
 
@@ -144,11 +152,14 @@ def _simulate_shard_task(config_json, agent_name, catalog, item_vectors, user_id
     config = RunConfig.from_json(config_json)  # simulate_shard uses its torch_threads
     # The shard's per-user arrays are computed here, on the worker that ran it: the driver
     # merges them instead of reading every row back for the report.
-    return simulate_shard_with_arrays(config, agent_name, catalog, item_vectors, user_ids)
+    return simulate_shard_with_arrays(
+        config, agent_name, catalog, item_vectors, user_ids, live_dir=live_dir
+    )
 
 
-def ray_shard_runner(max_retries: int = 3):
-    """A :data:`adaptrec.rollout.ShardRunner` that runs each shard as a Ray task (1 CPU each)."""
+def ray_shard_runner(max_retries: int = 3, live_dir: str | os.PathLike[str] | None = None):
+    """A :data:`adaptrec.rollout.ShardRunner` that runs each shard as a Ray task (1 CPU each);
+    with ``live_dir``, each writes its live view there (:mod:`adaptrec.live`)."""
     import ray
 
     task = ray.remote(num_cpus=1, max_retries=max_retries)(_simulate_shard_task)
@@ -162,8 +173,9 @@ def ray_shard_runner(max_retries: int = 3):
     ) -> Iterator[tuple[pa.Table, dict]]:
         catalog_ref, vectors_ref = ray.put(catalog), ray.put(item_vectors)  # once per run
         config_json, plugins = config.to_json(), shippable_plugins()
+        live = None if live_dir is None else str(Path(live_dir).resolve())
         pending = [
-            task.remote(config_json, agent_name, catalog_ref, vectors_ref, users, plugins)
+            task.remote(config_json, agent_name, catalog_ref, vectors_ref, users, plugins, live)
             for users in shards
         ]
         for reference in pending:  # in shard order, whatever finishes first

@@ -85,6 +85,12 @@ def summary_of(
         "bootstrap_resamples": config.bootstrap_resamples,
         "agents": {name: analysis.figures for name, analysis in analyses.items()},
     }
+    if config.privacy.epsilon is not None:
+        from adaptrec.privacy import accounting  # (imports the agents: only when needed)
+
+        summary["privacy"] = accounting(
+            config.privacy.epsilon, config.env.slate_size, config.n_steps
+        )
     return summary, analyses
 
 
@@ -193,6 +199,17 @@ def markdown(summary: dict[str, Any]) -> str:
         f"item text encoder `{cfg['encoder']}`; seed {cfg['seed']}.",
         "",
     ]
+    privacy = summary.get("privacy")
+    if privacy is not None:
+        lines += [
+            "Agents learned under local differential privacy (randomised response on every "
+            f"shown slot's click, flip probability {privacy['flip_probability']:.3f}): "
+            f"epsilon = {privacy['epsilon_per_click']:g} per click, "
+            f"{privacy['epsilon_per_user_step']:g} per user and step, "
+            f"{privacy['epsilon_per_user_run']:g} per user over the run. No skips, dwell or "
+            "feedback history reached them; every figure below is of the users' true clicks.",
+            "",
+        ]
     key = f"{threshold:g}"
     lines += [
         *(f"- {s['headline']}" for s in summary["agents"].values()),

@@ -23,6 +23,7 @@ from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import RunConfig
 from adaptrec.envs.population import Population, StepOutcome
 from adaptrec.logs import StepWriter, merge_arrays, step_table, table_arrays
+from adaptrec.privacy import RandomizedResponse
 from adaptrec.timing import NO_CLOCK
 from adaptrec.world import make_population
 
@@ -50,31 +51,41 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 def interact(
-    agent: Agent, population: Population, clock=NO_CLOCK
+    agent: Agent,
+    population: Population,
+    clock=NO_CLOCK,
+    privacy: RandomizedResponse | None = None,
+    metrics: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, StepOutcome]:
     """One step of every user: observe, act, respond, learn.
 
-    Returns the ``(B, k)`` int64 slates shown and the users' :class:`StepOutcome`. ``clock``
-    (:class:`adaptrec.timing.StageClock`) times the simulator and the agent apart.
+    Returns the ``(B, k)`` int64 slates shown and the users' (true) :class:`StepOutcome`.
+    ``clock`` (:class:`adaptrec.timing.StageClock`) times the simulator and the agent apart.
+    With ``privacy``, the agent observes no feedback history and learns from the randomised
+    clicks alone (:mod:`adaptrec.privacy`). ``metrics``, if given, receives what the agent's
+    ``update`` returned (its training figures).
     """
     with clock("simulate"):
         observation = population.observations()
     with clock("agent"):
-        slates = agent.act(observation)
+        shown = observation if privacy is None else privacy.observation(observation)
+        slates = agent.act(shown)
     with clock("simulate"):
         outcome = population.step(slates)
     with clock("agent"):
-        agent.update(
-            StepBatch(
-                user_ids=observation["user_id"],
-                step=observation["step"],
-                slates=slates,
-                clicked=outcome.clicked,
-                skipped=outcome.skipped,
-                dwell=outcome.dwell,
-                reward=outcome.reward,
-            )
+        batch = StepBatch(
+            user_ids=observation["user_id"],
+            step=observation["step"],
+            slates=slates,
+            clicked=outcome.clicked,
+            skipped=outcome.skipped,
+            dwell=outcome.dwell,
+            reward=outcome.reward,
         )
+        learned = agent.update(batch if privacy is None else privacy.batch(batch))
+    if metrics is not None:
+        metrics.clear()
+        metrics.update(learned or {})
     return slates, outcome
 
 
@@ -164,29 +175,42 @@ def simulate_shard_with_arrays(
     user_ids: np.ndarray,
     progress: Callable[[int], None] | None = None,
     clock=NO_CLOCK,
+    live_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[pa.Table, dict]:
     """:func:`simulate_shard` and the shard's per-user arrays for the analysis
     (:func:`adaptrec.logs.table_arrays`), computed where the shard ran: the report merges them
-    instead of reading the rows back (the same numbers: tested)."""
-    table = _simulate(config, agent_name, catalog, item_vectors, user_ids, progress, clock)
+    instead of reading the rows back (the same numbers: tested). With ``live_dir``, the
+    shard's learning is also written there as it goes (:mod:`adaptrec.live`)."""
+    table = _simulate(
+        config, agent_name, catalog, item_vectors, user_ids, progress, clock, live_dir
+    )
     with clock("analysis"):
         return table, table_arrays(table, config)
 
 
 def _simulate(
-    config, agent_name, catalog, item_vectors, user_ids, progress, clock=NO_CLOCK
+    config, agent_name, catalog, item_vectors, user_ids, progress, clock=NO_CLOCK, live_dir=None
 ) -> pa.Table:
     with clock("simulate"):
         population = make_population(config, catalog)
         population.reset(user_ids, config.seed)
     per_step = config.log_level == "step"
+    epsilon = config.privacy.epsilon
+    privacy = None if epsilon is None else RandomizedResponse(epsilon, config.seed)
+    live, metrics = None, {}
+    if live_dir is not None:
+        from adaptrec.live import LiveView, shard_label
+
+        live = LiveView(live_dir, agent_name, shard_label(user_ids, config.n_users))
     batches = []
     with torch_threads(config.torch_threads):
         with clock("agent"):
             agent = make_agent(agent_name, config, item_vectors, population)
         for done in range(1, config.n_steps + 1):
             step, session = population.step_.copy(), population.session_.copy()
-            slates, outcome = interact(agent, population, clock)
+            slates, outcome = interact(agent, population, clock, privacy, metrics)
+            if live is not None:
+                live.add_step(done, outcome, metrics)
             with clock("log"):
                 if per_step:
                     batches.append(step_row_columns(population, step, session, outcome))
@@ -196,6 +220,8 @@ def _simulate(
                     batches.append(columns)
             if progress is not None:
                 progress(done)
+    if live is not None:
+        live.close()
     with clock("log"):
         return step_table(agent_name, batches, level=config.log_level)
 
@@ -217,6 +243,7 @@ def run_agent(
     shard_runner: ShardRunner | None = None,
     arrays: dict[str, dict] | None = None,
     clock=NO_CLOCK,
+    live_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Simulate ``config.n_users`` users for ``config.n_steps`` steps under one agent.
 
@@ -226,6 +253,8 @@ def run_agent(
     its path. ``progress`` is called with (agent name, steps done over all shards). With an
     ``arrays`` dict, ``arrays[agent_name]`` receives the per-user arrays the shards computed
     where they ran, merged (what :func:`adaptrec.logs.read_agent_arrays` of the file gives).
+    ``live_dir``: write the shards' learning there as they run (:mod:`adaptrec.live`; a Ray
+    shard runner takes its own, from :func:`adaptrec.parallel.shard_runner_for`).
     """
     parts = shards(config)
     total = [0]
@@ -238,7 +267,7 @@ def run_agent(
     if shard_runner is None:
         results: Iterator[tuple[pa.Table, dict]] = (
             simulate_shard_with_arrays(
-                config, agent_name, catalog, item_vectors, users, advance, clock
+                config, agent_name, catalog, item_vectors, users, advance, clock, live_dir
             )
             for users in parts
         )

@@ -31,12 +31,14 @@ def run_experiment(
     on_event: Callable[[str], None] | None = None,
     shard_runner: ShardRunner | None = None,
     clock=NO_CLOCK,
+    live_dir: str | os.PathLike[str] | None = None,
 ) -> dict:
     """Run every agent of ``config`` on the same users, then build the report.
 
     Resumable: agents whose complete log is already in ``out_dir`` are not run again. Returns
     the summary dict (also written to ``out_dir/summary.json``). ``clock``
-    (:class:`adaptrec.timing.StageClock`) adds up where the time goes.
+    (:class:`adaptrec.timing.StageClock`) adds up where the time goes. ``live_dir``: write
+    each agent's learning there as TensorBoard scalars while it runs (:mod:`adaptrec.live`).
     """
     from adaptrec.agents.registry import check_known
     from adaptrec.core.encoders import make_encoder
@@ -71,5 +73,8 @@ def run_experiment(
             vectors = encoder.encode(list(catalog.texts))
     arrays: dict[str, dict] = {}  # each agent's per-user arrays, computed by its shards
     for name in todo:
-        run_agent(config, name, catalog, vectors, out_dir, progress, shard_runner, arrays, clock)
+        run_agent(
+            config, name, catalog, vectors, out_dir, progress, shard_runner, arrays, clock,
+            live_dir,
+        )  # fmt: skip
     return build_report(out_dir, arrays, clock)

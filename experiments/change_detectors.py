@@ -69,14 +69,14 @@ def _instrumented(overrides: dict[str, Any], record: dict[str, Any]):
         model, population = agent.user_model, context.population
         update, fired = model.update, []
 
-        def logged(ids, slates, clicked, examined, theta=None):
+        def logged(ids, slates, clicked, examined, theta=None, targets=None):
             before = model.restarts_[ids].copy() if len(model.restarts_) > ids.max() else 0
             if oracle_restart:
                 # Tastes that change for the coming step (one shard: rows are the ids).
                 moved = ids[population.drift_now_]
                 model.a_[moved] = model.ridge * np.eye(model.dim)
                 model.b_[moved] = 0.0
-            update(ids, slates, clicked, examined, theta)
+            update(ids, slates, clicked, examined, theta, targets)
             fired.append(model.restarts_[ids] > before)
 
         model.update = logged

@@ -15,7 +15,9 @@ movielens:../shared/data/ml-latest-small --agents llm-cosine,llm-cosine-seed,lin
 egreedy,thompson,popularity,random,oracle``; ``compare.json`` is ``compare_summary.json`` of
 ``adaptrec compare --workers 2``; ``validate.json`` is ``validate_summary.json`` of ``adaptrec
 validate --data coat:../shared/data/coat``; ``detectors.json`` is ``python
-experiments/change_detectors.py --json FILE`` (``--update-from detectors=FILE``).
+experiments/change_detectors.py --json FILE`` (``--update-from detectors=FILE``);
+``privacy.json`` is ``python experiments/privacy_curve.py --json FILE``
+(``--update-from privacy=FILE``).
 Each README table sits between ``<!-- figures:NAME -->`` and ``<!-- /figures -->``;
 ``tests/test_readme_figures.py`` fails when a table differs from what this script makes of the
 committed summaries, so a stale table fails CI. Updating the figures is therefore: rerun the
@@ -44,6 +46,7 @@ SOURCES = {
     "compare": "compare.json",
     "detectors": "detectors.json",
     "validate": "validate.json",
+    "privacy": "privacy.json",
 }
 BLOCK = re.compile(r"(<!-- figures:([a-z-]+) -->\n)(.*?)(<!-- /figures -->)", re.S)
 
@@ -282,6 +285,44 @@ def detectors_table(record: dict[str, Any]) -> list[str]:
     return markdown_table(columns, rows)
 
 
+def privacy_table(record: dict[str, Any]) -> list[str]:
+    """What local differential privacy costs (experiments/privacy_curve.py): per agent and
+    epsilon, the run's figures and the share of the non-private plateau kept."""
+    points = record["points"]
+    open_plateau = {name: points[0]["agents"][name]["plateau"] for name in points[0]["agents"]}
+    rows = []
+    for name in open_plateau:
+        for point in points:
+            f, epsilon = point["agents"][name], point["epsilon"]
+            kept = f["plateau"]["estimate"] / open_plateau[name]["estimate"]
+            ledger = point["accounting"]
+            rows.append(
+                (
+                    name,
+                    "none (∞)" if epsilon is None else f"{epsilon:g}",
+                    "∞" if ledger is None else f"{ledger['epsilon_per_user_step']:g}",
+                    fmt(f["share_of_oracle"]),
+                    fmt(f["plateau"], 2),
+                    f"{kept:.2f}",
+                    _steps(f["time_to_plateau"]),
+                    fmt(f["plateau_after_drift"], 2),
+                    _steps(f["recovery_to_plateau"]),
+                )
+            )
+    columns = (
+        "agent",
+        "epsilon per click",
+        "per user-step",
+        "share of oracle",
+        "plateau",
+        "plateau kept",
+        "time to plateau",
+        "plateau after drift",
+        "recovery to plateau",
+    )
+    return markdown_table(columns, rows)
+
+
 def validate_table(summary: dict[str, Any]) -> list[str]:
     """adaptrec validate: each agent's real and simulated share of the oracle, and the gap."""
     rows = []
@@ -477,6 +518,7 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "movielens-fresh": lambda: movielens_fresh_table(load("movielens-fresh")),
     "detectors": lambda: detectors_table(load("detectors")),
     "validate": lambda: validate_table(load("validate")),
+    "privacy": lambda: privacy_table(load("privacy")),
     "benchmarks": benchmark_table,
 }
 """Every generated block of the README, by its marker name."""
@@ -507,7 +549,7 @@ def update_from(pairs: list[str]) -> None:
             continue
         if name not in SOURCES or not folder:
             raise ValueError(f"--update-from takes NAME=RUN_DIR with NAME in {list(SOURCES)}")
-        if name == "detectors":  # experiments/change_detectors.py --json FILE
+        if name in ("detectors", "privacy"):  # experiments/*.py --json FILE
             summary = json.loads(Path(folder).read_text())
         else:
             file = {"compare": "compare_summary.json", "validate": "validate_summary.json"}

@@ -56,3 +56,11 @@ def test_summaries_are_the_documented_jobs():
     assert detectors["config"]["seed"] == 0 and len(detectors["variants"]) == 6
     validate = json.loads((figures.SUMMARIES / "validate.json").read_text())
     assert validate["config"]["data"].startswith("coat:") and validate["people"] == 237
+    privacy = json.loads((figures.SUMMARIES / "privacy.json").read_text())
+    assert privacy["config"]["seed"] == 0 and privacy["config"]["n_users"] == 400
+    assert [point["epsilon"] for point in privacy["points"]] == [None, 8.0, 4.0, 2.0, 1.0]
+    # Its first point has no privacy: the default run's llm-cosine, figure for figure.
+    assert (
+        privacy["points"][0]["agents"]["llm-cosine"]["plateau"]
+        == (default["agents"]["llm-cosine"]["plateau"])
+    )

@@ -28,6 +28,7 @@ from adaptrec.agents.base import (
     StepBatch,
     UserKeys,
     candidate_sets,
+    click_targets,
     demote,
     explore,
     live_bounds,
@@ -93,15 +94,23 @@ class _CountingBandit:
         self._trials = PerUserRows((n_items,))
         self.pooled_clicks_ = np.zeros(n_items)
         self.pooled_trials_ = np.zeros(n_items)
+        self._private = False  # learnt from randomised-response clicks (adaptrec.privacy)
 
     def prior_mean(self) -> np.ndarray:
         """``(N,)`` float64: the population's click rate per item (Beta(1, 1) smoothed)."""
-        return (self.pooled_clicks_ + 1.0) / (self.pooled_trials_ + 2.0)
+        return (self._clip(self.pooled_clicks_, self.pooled_trials_) + 1.0) / (
+            self.pooled_trials_ + 2.0
+        )
+
+    def _clip(self, clicks: np.ndarray, trials: np.ndarray) -> np.ndarray:
+        # Debiased (private) click sums are unbiased but may leave [0, trials]; a rate or a
+        # Beta posterior needs them inside. True clicks are always inside: left untouched.
+        return np.clip(clicks, 0.0, trials) if self._private else clicks
 
     def counts(self, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(B, N)`` float64 (forgotten) clicks and trials of each user with each item."""
         clicks, trials = self._clicks.grow(user_ids), self._trials.grow(user_ids)
-        return clicks[user_ids], trials[user_ids]
+        return self._clip(clicks[user_ids], trials[user_ids]), trials[user_ids]
 
     def _finish(self, scores: np.ndarray, observation: dict[str, np.ndarray], ids) -> np.ndarray:
         return rank_and_explore(self, scores, observation, ids)
@@ -116,7 +125,8 @@ class _CountingBandit:
         examined = _examined(batch)
         rows = np.repeat(ids[:, None], batch.slates.shape[1], axis=1)[examined]
         items = batch.slates[examined]
-        won = np.asarray(batch.clicked)[examined].astype(np.float64)
+        won = click_targets(batch)[examined]
+        self._private = self._private or batch.click_flip > 0
         np.add.at(clicks, (rows, items), won)
         np.add.at(trials, (rows, items), 1.0)
         np.add.at(self.pooled_clicks_, items, won)
@@ -266,7 +276,7 @@ class LinearBanditAgent:
             a_inv = np.linalg.inv(a)
             b *= gamma
         examined = _examined(batch)
-        clicked = np.asarray(batch.clicked, dtype=np.float64)
+        clicked = click_targets(batch)
         for slot in range(batch.slates.shape[1]):
             x = self.features[batch.slates[:, slot]] * examined[:, slot, None]  # 0 = no update
             # Sherman-Morrison: (A + x x')^-1 = A^-1 - A^-1 x x' A^-1 / (1 + x' A^-1 x).

@@ -32,6 +32,9 @@ class StepBatch:
         clicked, skipped: ``(B, k)`` bool.
         dwell: ``(B, k)`` float32 seconds.
         reward: ``(B,)`` float64.
+        click_flip: the probability that each ``clicked`` bit was flipped before the agent saw
+            it (local differential privacy, :mod:`adaptrec.privacy`); 0 for true clicks.
+            Learners read clicks through :func:`click_targets`, which removes the flips' bias.
     """
 
     user_ids: np.ndarray
@@ -41,6 +44,7 @@ class StepBatch:
     skipped: np.ndarray
     dwell: np.ndarray
     reward: np.ndarray
+    click_flip: float = 0.0
 
 
 @runtime_checkable
@@ -56,6 +60,19 @@ class Agent(Protocol):
     def update(self, batch: StepBatch) -> dict[str, float]:
         """Learn from one step of feedback; return training metrics (may be empty)."""
         ...
+
+
+def click_targets(batch: StepBatch) -> np.ndarray:
+    """``(B, k)`` float64: what each slot's click was worth to learn from.
+
+    True clicks give 1.0 or 0.0. Randomised-response clicks (each bit flipped with probability
+    ``q = batch.click_flip``) give the unbiased estimate ``(y' - q) / (1 - 2q)`` of the true
+    click: its expectation is the true click whatever it was, so every learner that is linear
+    in its targets (ridge regressions, counts) is unbiased under privacy, only noisier.
+    """
+    clicked = np.asarray(batch.clicked, dtype=np.float64)
+    q = float(batch.click_flip)
+    return clicked if q == 0.0 else (clicked - q) / (1.0 - 2.0 * q)
 
 
 def propensities_of(agent: Agent, slates: np.ndarray) -> np.ndarray:
@@ -184,8 +201,10 @@ class UserKeys:
     Only the ids seen get a key (a shard of users 990,000-999,999 makes 10,000 keys, not a
     million: the keys of every lower id had made a sharded million-user run quadratic)."""
 
-    def __init__(self, seed: int, agent_index: int) -> None:
-        self.seed, self.agent_index = seed, agent_index
+    def __init__(
+        self, seed: int, agent_index: int, component: Component = Component.AGENT_USER
+    ) -> None:
+        self.seed, self.agent_index, self.component = seed, agent_index, component
         self._ids = np.zeros(0, dtype=np.int64)  # ascending
         self._keys = np.zeros(0, dtype=np.uint64)
 
@@ -199,7 +218,7 @@ class UserKeys:
         if not known:
             have = self._ids[at] == ids if len(self._ids) else np.zeros(len(ids), dtype=bool)
             new = np.unique(ids[~have])
-            keys = user_keys(self.seed, Component.AGENT_USER, new, self.agent_index)
+            keys = user_keys(self.seed, self.component, new, self.agent_index)
             merged = np.concatenate([self._ids, new])
             order = np.argsort(merged, kind="stable")
             self._ids, self._keys = merged[order], np.concatenate([self._keys, keys])[order]

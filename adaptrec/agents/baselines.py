@@ -8,6 +8,7 @@ from adaptrec.agents.base import (
     StepBatch,
     UserKeys,
     candidate_sets,
+    click_targets,
     explore,
     live_bounds,
     observed_user_ids,
@@ -121,7 +122,10 @@ class PopularityAgent:
         )
 
     def update(self, batch: StepBatch) -> dict[str, float]:
-        np.add.at(self.clicks_, batch.slates[batch.clicked], 1.0)
+        if batch.click_flip > 0:  # randomised-response clicks: add their unbiased estimates
+            np.add.at(self.clicks_, batch.slates, click_targets(batch))
+        else:
+            np.add.at(self.clicks_, batch.slates[batch.clicked], 1.0)
         return {}
 
 

@@ -33,7 +33,13 @@ from __future__ import annotations
 import numpy as np
 
 from adaptrec.agents.bandits import item_features, rank_and_explore, ucb_scores
-from adaptrec.agents.base import PerUserRows, StepBatch, UserKeys, observed_user_ids
+from adaptrec.agents.base import (
+    PerUserRows,
+    StepBatch,
+    UserKeys,
+    click_targets,
+    observed_user_ids,
+)
 from adaptrec.agents.change import BernoulliGLR
 from adaptrec.core.config import BanditConfig
 from adaptrec.core.validation import check_int
@@ -46,7 +52,7 @@ def _step_evidence(
     ``click x``, and ``(B, k)`` bool examined."""
     examined = np.asarray(batch.clicked, dtype=bool) | np.asarray(batch.skipped, dtype=bool)
     x = features[np.asarray(batch.slates)] * examined[:, :, None]  # (B, k, D), 0 = unexamined
-    clicks = np.asarray(batch.clicked, dtype=np.float64)
+    clicks = click_targets(batch)
     return np.einsum("bki,bkj->bij", x, x), np.einsum("bk,bki->bi", clicks, x), examined
 
 
@@ -186,6 +192,7 @@ class SlidingWindowLinUCB(_LinearAnchor):
                 skipped=examined[rows, slot[full]] & ~clicked[rows, slot[full]],
                 dwell=np.zeros(items[rows, slot[full]].shape, dtype=np.float32),
                 reward=np.zeros(len(rows)),
+                click_flip=batch.click_flip,  # the same q every step: the same estimates
             )
             xx_old, rx_old, _ = _step_evidence(self.features, old)
             v[rows] -= xx_old

@@ -24,6 +24,7 @@ from adaptrec.agents.base import (
     StepBatch,
     UserKeys,
     candidate_sets,
+    click_targets,
     live_bounds,
     observed_user_ids,
 )
@@ -118,11 +119,12 @@ class VowpalWabbitAgent:
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         examined = np.asarray(batch.clicked) | np.asarray(batch.skipped)
+        targets = click_targets(batch)
         for row, user in enumerate(np.asarray(batch.user_ids)):
             shared, pmf, actions = self._last.pop(int(user))
             for slot in np.flatnonzero(examined[row]):
                 item = int(batch.slates[row, slot])
-                cost = -1.0 if batch.clicked[row, slot] else 0.0
+                cost = -float(targets[row, slot])  # 0.0 or -1.0 without privacy
                 lines = [shared, *(self._actions[a] for a in actions)]
                 position = int(np.searchsorted(actions, item))
                 probability = max(float(pmf[position]), 1e-6)

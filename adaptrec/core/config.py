@@ -489,6 +489,20 @@ def check_data(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig(_Config):
+    """Local differential privacy of the feedback agents learn from (:mod:`adaptrec.privacy`)."""
+
+    epsilon: float | None = None
+    """Randomised response on every shown slot's click, each bit epsilon-LDP (a user's step of
+    k slots k * epsilon, a run of T steps T * k * epsilon); agents see no skips, dwell or
+    feedback history and learn from unbiased estimates of the clicks. null: no privacy."""
+
+    def __post_init__(self) -> None:
+        if self.epsilon is not None:
+            check_float("privacy.epsilon", self.epsilon, low=0, low_open=True, high=100)
+
+
+@dataclass(frozen=True)
 class BanditConfig(_Config):
     """The bandit baselines (egreedy, thompson, linucb, lin-ts; epsilon also for vw)."""
 
@@ -583,6 +597,7 @@ class RunConfig(_Config):
     epsilon exploration (:func:`seed_agent_config`)."""
     popularity: PopularityConfig = field(default_factory=PopularityConfig)
     bandits: BanditConfig = field(default_factory=BanditConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def __post_init__(self) -> None:
         check_int("n_users", self.n_users, low=1, high=10_000_000)
@@ -613,6 +628,7 @@ class RunConfig(_Config):
             ("llm_cosine_seed", LLMCosineConfig),
             ("popularity", PopularityConfig),
             ("bandits", BanditConfig),
+            ("privacy", PrivacyConfig),
         ):
             if not isinstance(getattr(self, name), kind):
                 raise TypeError(f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}")

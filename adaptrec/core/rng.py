@@ -27,6 +27,7 @@ class Component(IntEnum):
     REPORT = 5
     POPULATION = 6
     CALIBRATION = 7
+    PRIVACY = 8
 
 
 def seed_sequence(root_seed: int, component: Component, *ids: int) -> np.random.SeedSequence:

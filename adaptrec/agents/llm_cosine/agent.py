@@ -33,6 +33,7 @@ from adaptrec.agents.base import (
     StepBatch,
     UserKeys,
     candidate_sets,
+    click_targets,
     explore,
     live_bounds,
     observed_user_ids,
@@ -143,6 +144,7 @@ class LLMCosineAgent:
         self.item_clicks_ = np.zeros(n_items)
         # (item term (N,) float32, retrieval weights (N,) float32), until the counts change.
         self._item_term: tuple[np.ndarray, np.ndarray] | None = None
+        self._private = False  # learnt from randomised-response clicks (adaptrec.privacy)
 
     # ---- state --------------------------------------------------------------------------
     def _grow(self, user_ids: np.ndarray) -> None:
@@ -174,10 +176,13 @@ class LLMCosineAgent:
                 bias = np.zeros(self.n_items, dtype=np.float32)
                 weights = np.ones(self.n_items, dtype=np.float32)  # plain cosine retrieval
             else:
-                examined, clicks = self.item_examined_.sum(), self.item_clicks_.sum()
+                item_clicks = self.item_clicks_
+                if self._private:  # estimated clicks may leave [0, examined]: a rate must not
+                    item_clicks = np.clip(item_clicks, 0.0, self.item_examined_)
+                examined, clicks = self.item_examined_.sum(), item_clicks.sum()
                 rate = (clicks + 1.0) / (examined + 2.0)
-                odds = (self.item_clicks_ + strength * rate) / (
-                    self.item_examined_ - self.item_clicks_ + strength * (1.0 - rate)
+                odds = (item_clicks + strength * rate) / (
+                    self.item_examined_ - item_clicks + strength * (1.0 - rate)
                 )
                 bias = (np.log(odds) - np.log(rate / (1.0 - rate))).astype(np.float32)
                 # The item's shrunk click rate: sigmoid(bias + the global log-odds).
@@ -403,9 +408,12 @@ class LLMCosineAgent:
         users = torch.from_numpy(acted[1] if same else self.user_vectors(ids))
         theta = acted[2] if same else None
         loss_value = float("nan")
+        targets = click_targets(batch)  # (B, k) float64: the clicks, debiased under privacy
         if self.config.updates_per_step:
             slates = torch.from_numpy(np.ascontiguousarray(batch.slates, dtype=np.int64))
-            labels = torch.from_numpy(batch.clicked.astype(np.float32))
+            # Under privacy the debiased clicks: BCE's gradient sigmoid(t) - y is then an
+            # unbiased estimate of the true one (Natarajan et al., NeurIPS 2013).
+            labels = torch.from_numpy(targets.astype(np.float32))
             # The item term is an offset (not a parameter): the MLP learns what it leaves.
             offset = torch.from_numpy(self.item_bias()[batch.slates])
             for _ in range(self.config.updates_per_step):
@@ -427,16 +435,21 @@ class LLMCosineAgent:
         slates = np.ascontiguousarray(batch.slates, dtype=np.int64)
         clicked = np.asarray(batch.clicked, dtype=bool)
         examined = clicked | np.asarray(batch.skipped, dtype=bool)
+        self._private = self._private or batch.click_flip > 0
         if self.config.item_bias > 0:
             np.add.at(self.item_examined_, slates[examined], 1.0)
-            np.add.at(self.item_clicks_, slates[clicked], 1.0)
+            if self._private:
+                np.add.at(self.item_clicks_, slates[examined], targets[examined])
+            else:
+                np.add.at(self.item_clicks_, slates[clicked], 1.0)
             self._item_term = None
         if self.user_model is not None:
-            self.user_model.update(ids, slates, clicked, examined, theta)
+            self.user_model.update(ids, slates, clicked, examined, theta, targets)
             return {"loss": loss_value}
         # Rocchio user vectors: forget a little, then add clicks and subtract skips.
-        clicks = batch.clicked.astype(np.float32)
-        signal = clicks - np.float32(self.config.skip_weight) * batch.skipped
+        clicks = targets.astype(np.float32)
+        skips = 1.0 - clicks if batch.click_flip > 0 else batch.skipped  # all slots examined
+        signal = clicks - np.float32(self.config.skip_weight) * skips
         step_sum = _weighted_item_sums(self.items, slates, signal)
         self.user_sums_[ids] = self.config.user_decay * self.user_sums_[ids] + step_sum
         self.click_sum_ += _weighted_item_sums(self.items, slates, clicks).sum(axis=0)

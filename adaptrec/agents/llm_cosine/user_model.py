@@ -48,9 +48,10 @@ DETECTORS = ("none", "cusum", "two-speed", "glr")
 
 
 @nb.njit(inline="always")
-def _forget_and_add(a, b, user, features, slates, clicked, examined, row, forgetting, ridge):
+def _forget_and_add(a, b, user, features, slates, targets, examined, row, forgetting, ridge):
     """``A <- f A + (1 - f) ridge I``, ``b <- f b``, then each examined slot ``(x, y)`` of
-    the row's slate added: ``A += x x'``, ``b += y x``."""
+    the row's slate added: ``A += x x'``, ``b += y x`` (``y`` from ``targets``, ``(B, k)``
+    float64: the clicks, debiased under privacy)."""
     dim = features.shape[1]
     if forgetting < 1.0:
         for i in range(dim):
@@ -61,7 +62,7 @@ def _forget_and_add(a, b, user, features, slates, clicked, examined, row, forget
     for slot in range(slates.shape[1]):
         if examined[row, slot]:
             x = features[slates[row, slot]]
-            y = 1.0 if clicked[row, slot] else 0.0
+            y = targets[row, slot]
             for i in range(dim):
                 for j in range(dim):
                     a[user, i, j] += x[i] * x[j]
@@ -70,14 +71,15 @@ def _forget_and_add(a, b, user, features, slates, clicked, examined, row, forget
 
 @nb.njit(cache=True, parallel=True)
 def _update_users(
-    a, b, a_fast, b_fast, ids, features, slates, clicked, examined, restart, forgetting,
+    a, b, a_fast, b_fast, ids, features, slates, targets, examined, restart, forgetting,
     fast_forgetting, ridge,
 ):  # fmt: skip
     """Restart, forget, then learn one step, each user in place.
 
     ``a`` ``(U, D, D)`` and ``b`` ``(U, D)``: the slow (long-memory) posterior; ``a_fast``,
     ``b_fast``: the fast one (``(U, 0, 0)``: none). ``ids`` ``(B,)`` distinct user ids; ``slates``
-    ``(B, k)`` int64; ``clicked``, ``examined`` ``(B, k)`` bool; ``restart`` ``(B,)`` int8:
+    ``(B, k)`` int64; ``targets`` ``(B, k)`` float64 (the clicks, debiased under privacy);
+    ``examined`` ``(B, k)`` bool; ``restart`` ``(B,)`` int8:
     0 keep, 1 drop the slow evidence (back to the population prior), 2 replace the slow
     posterior by the fast one; both done before this step's evidence is added.
     """
@@ -96,10 +98,10 @@ def _update_users(
                 for j in range(dim):
                     a[user, i, j] = a_fast[user, i, j]
                 b[user, i] = b_fast[user, i]
-        _forget_and_add(a, b, user, features, slates, clicked, examined, row, forgetting, ridge)
+        _forget_and_add(a, b, user, features, slates, targets, examined, row, forgetting, ridge)
         if fast:
             _forget_and_add(
-                a_fast, b_fast, user, features, slates, clicked, examined, row,
+                a_fast, b_fast, user, features, slates, targets, examined, row,
                 fast_forgetting, ridge,
             )  # fmt: skip
 
@@ -367,16 +369,22 @@ class RidgeUserModel:
         with single_threaded_blas():
             return (theta[:, :-1] @ self.basis.T).astype(np.float32)
 
-    def update(self, user_ids, slates, clicked, examined, theta=None) -> None:
+    def update(self, user_ids, slates, clicked, examined, theta=None, targets=None) -> None:
         """Learn from one step: ``slates`` ``(B, k)`` int64, ``clicked``/``examined`` bool;
         ``theta`` ``(B, D)``, the posterior means the slates were ranked with, feeds the
         change detector (computed here if not given). Detection uses the predictions made
-        before this step's evidence; a restart happens before that evidence is added."""
+        before this step's evidence; a restart happens before that evidence is added.
+        ``targets`` ``(B, k)`` float64, what the regression learns (default: ``clicked`` as
+        0/1; under privacy the debiased clicks, while the detectors watch the released bits,
+        whose rate moves when the true rate does)."""
         ids = np.ascontiguousarray(user_ids, dtype=np.int64)
         self._grow(ids)
         slates = np.ascontiguousarray(slates, dtype=np.int64)
         clicked = np.ascontiguousarray(clicked, dtype=np.bool_)
         examined = np.ascontiguousarray(examined, dtype=np.bool_)
+        if targets is None:
+            targets = clicked.astype(np.float64)
+        targets = np.ascontiguousarray(targets, dtype=np.float64)
         restart = np.zeros(len(ids), dtype=np.int8)
         if self.detector in ("cusum", "two-speed") and self.change_threshold > 0:
             if theta is None:
@@ -400,11 +408,11 @@ class RidgeUserModel:
             restart[alarms] = 2
         self.restarts_[ids] += restart > 0
         _update_users(
-            self.a_, self.b_, self.fast_a_, self.fast_b_, ids, self.features, slates, clicked,
+            self.a_, self.b_, self.fast_a_, self.fast_b_, ids, self.features, slates, targets,
             examined, restart, self.forgetting, self.fast_forgetting, self.ridge,
         )  # fmt: skip
         rows = self.features[slates[examined]]  # (E, D)
         with single_threaded_blas():  # one thread: the same sums on any machine or worker
             self.pooled_a_ += rows.T @ rows
-            self.pooled_b_ += rows.T @ clicked[examined].astype(np.float64)
+            self.pooled_b_ += rows.T @ targets[examined]
         self._prior = None
