@@ -16,8 +16,8 @@ from adaptrec.agents.bandits import EpsilonGreedyAgent, LinearBanditAgent, Thomp
 from adaptrec.agents.base import click_targets
 from adaptrec.agents.baselines import PopularityAgent
 from adaptrec.agents.llm_cosine import LLMCosineAgent
-from adaptrec.agents.nonstationary import DiscountedLinUCB, _step_evidence
-from adaptrec.core.config import BanditConfig, LLMCosineConfig, RunConfig
+from adaptrec.agents.nonstationary import DiscountedLinUCB, SlidingWindowLinUCB, _step_evidence
+from adaptrec.core.config import BanditConfig, LLMCosineConfig, RunConfig, seed_agent_config
 from adaptrec.privacy import FEEDBACK_KEYS, RandomizedResponse, accounting, flip_probability
 
 SMALL = {"n_users": 8, "n_steps": 24, "encoder": "hashing", "catalog": {"n_items": 60}}
@@ -133,6 +133,39 @@ def test_linucb_and_d_linucb_regress_on_the_debiased_clicks():
     discounted = DiscountedLinUCB(vectors, 3, config)
     discounted.update(batch)
     np.testing.assert_allclose(discounted.b_[:2], want)
+
+
+def test_sw_linucb_subtracts_the_same_estimates_it_added():
+    # The window's oldest step leaves with the debiased targets it came in with: after three
+    # private steps through a window of two, V and b are the last two steps' evidence.
+    vectors = np.random.default_rng(3).normal(size=(8, 6))
+    agent = SlidingWindowLinUCB(vectors, 3, BanditConfig(dim=3, epsilon=0.0, window=2))
+    mechanism, truth = RandomizedResponse(1.0, seed=2), np.array([[1, 0, 1], [0, 1, 0]], bool)
+    batches = [mechanism.batch(batch_of(truth, [[0, 1, 2], [3, 4, 5]], step=t)) for t in range(3)]
+    for batch in batches:
+        agent.update(batch)
+    x = agent.features
+    want_b = sum(np.einsum("bk,bkd->bd", click_targets(b), x[b.slates]) for b in batches[1:])
+    want_v = agent.ridge * np.eye(agent.dim) + 2 * np.einsum(
+        "kd,ke->de", x[[0, 1, 2]], x[[0, 1, 2]]
+    )
+    np.testing.assert_allclose(agent.b_[:2], want_b, atol=1e-12)
+    np.testing.assert_allclose(agent.v_[0], want_v, atol=1e-12)
+
+
+def test_the_seed_agents_rocchio_vector_adds_estimated_clicks_and_skips():
+    # Rocchio: clicks add, skips subtract; under privacy a slot's estimated skip is
+    # 1 - (its estimated click), every slot counting as examined.
+    vectors = np.random.default_rng(4).normal(size=(6, 8)).astype(np.float32)
+    config = seed_agent_config(epsilon=0.0, updates_per_step=0)
+    agent = LLMCosineAgent(vectors, 3, config, seed=0)
+    agent.act({"user_id": np.arange(2), "step": np.zeros(2, dtype=np.int64)})
+    batch = _private_batch(0.25)
+    agent.update(batch)
+    clicks = click_targets(batch)
+    signal = clicks - config.skip_weight * (1.0 - clicks)
+    want = np.einsum("bk,bkd->bd", signal, agent.items[batch.slates])
+    np.testing.assert_allclose(agent.user_sums_[:2], want, rtol=1e-5, atol=1e-6)
 
 
 def test_count_bandits_and_popularity_add_estimates_and_keep_rates_valid():
