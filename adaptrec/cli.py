@@ -188,6 +188,15 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--cache", type=Path, help="embedding cache (default ~/.cache/adaptrec)")
     report = sub.add_parser("report", help="rebuild summary.json, report.md, ctr.png from Parquet")
     report.add_argument("run_dir", type=Path)
+    explain = sub.add_parser(
+        "explain",
+        help="why a slate was shown: its items' score parts and the history behind them "
+        "(a run with --set explain=true)",
+    )
+    explain.add_argument("run_dir", type=Path)
+    explain.add_argument("--agent", default="llm-cosine", help="default llm-cosine")
+    explain.add_argument("--user", type=int, required=True, help="user id")
+    explain.add_argument("--step", type=int, required=True, help="step (0-based)")
     return parser
 
 
@@ -456,6 +465,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    if not args.run_dir.is_dir():
+        raise ValueError(f"run_dir must be a run folder, got {str(args.run_dir)!r} (not found)")
+    for name in ("user", "step"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name} must be >= 0, got {getattr(args, name)}")
+    from adaptrec.explain import explain, explanation_text, item_texts
+
+    explanation = explain(args.run_dir, args.agent, args.user, args.step)
+    print(explanation_text(explanation, item_texts(args.run_dir, args.agent)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -465,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             "compare": _compare,
             "validate": _validate,
             "report": _report,
+            "explain": _explain,
         }
         return commands[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, ConnectionError, ImportError) as err:

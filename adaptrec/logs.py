@@ -73,6 +73,24 @@ STEP_ROW_SCHEMA = pa.schema(
 no items. It keeps every adaptation figure (curves, Kaplan-Meier, CTR, regret); it loses what
 needs items or slots: new-item figures, propensities (off-policy evaluation), per-slot clicks."""
 
+EXPLANATION_FIELDS = (
+    pa.field("score", pa.float32(), nullable=True),
+    pa.field("score_cosine", pa.float32(), nullable=True),
+    pa.field("score_click_probability", pa.float32(), nullable=True),
+    pa.field("score_item_term", pa.float32(), nullable=True),
+    pa.field("score_recent_penalty", pa.float32(), nullable=True),
+    pa.field("rank_first_stage", pa.int16(), nullable=True),
+    pa.field("rank_reranked", pa.int16(), nullable=True),
+    pa.field("explored", pa.bool_(), nullable=True),
+)
+"""Columns appended to :data:`STEP_SCHEMA` with ``explain = true``: why each item was shown,
+for the agents that explain themselves (the llm-cosine family; null for the others).
+``score = score_cosine * score_click_probability - score_recent_penalty`` exactly, in float32,
+as the agent ranked; ``score_item_term``: the item's logit offset inside the click
+probability; ``rank_first_stage``/``rank_reranked``: the item's 0-based rank among the agent's
+candidates by the first stage's score and by ``score`` (-1: explored from outside them);
+``explored``: exploration put the item in its slot."""
+
 LOG_LEVELS = ("slot", "step")
 
 
@@ -202,6 +220,8 @@ def step_table(
                 mask = np.isnan(data)
                 if pa.types.is_integer(field.type):
                     data = np.where(mask, 0, data).astype(field.type.to_pandas_dtype())
+                elif pa.types.is_boolean(field.type):
+                    data = np.where(mask, 0, data).astype(bool)
             arrays.append(pa.array(data, type=field.type, mask=mask))
     return pa.Table.from_arrays(arrays, schema=schema)
 

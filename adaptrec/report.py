@@ -315,5 +315,10 @@ def build_report(
         plot_survival(analyses, config, run_dir / "survival.png")
         plot_ctr(arrays, config, run_dir / "ctr.png")
         atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-        atomic_write_text(run_dir / "report.md", markdown(summary))
+        why: list[str] = []
+        if config.explain:
+            from adaptrec.explain import why_lines
+
+            why = ["", *why_lines(run_dir, config)]
+        atomic_write_text(run_dir / "report.md", markdown(summary) + "\n".join(why))
     return summary

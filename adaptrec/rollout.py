@@ -22,7 +22,13 @@ from adaptrec.agents.base import propensities_of
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import RunConfig
 from adaptrec.envs.population import Population, StepOutcome
-from adaptrec.logs import StepWriter, merge_arrays, step_table, table_arrays
+from adaptrec.logs import (
+    EXPLANATION_FIELDS,
+    StepWriter,
+    merge_arrays,
+    step_table,
+    table_arrays,
+)
 from adaptrec.privacy import RandomizedResponse
 from adaptrec.timing import NO_CLOCK
 from adaptrec.world import make_population
@@ -125,6 +131,19 @@ def log_columns(
     }
 
 
+def explanation_columns(agent: Agent, slates: np.ndarray) -> dict[str, np.ndarray]:
+    """:data:`adaptrec.logs.EXPLANATION_FIELDS` of one step, one value per (user, slot), as
+    float64 (NaN: null): the agent's ``last_explanation_``, or nulls for an agent that does
+    not explain itself."""
+    parts = getattr(agent, "last_explanation_", None) if getattr(agent, "explain", False) else None
+    return {
+        field.name: np.full(slates.size, np.nan)
+        if parts is None
+        else np.asarray(parts[field.name], dtype=np.float64).reshape(-1)
+        for field in EXPLANATION_FIELDS
+    }
+
+
 def step_row_columns(
     population: Population, step: np.ndarray, session: np.ndarray, outcome: StepOutcome
 ) -> dict[str, np.ndarray]:
@@ -206,6 +225,8 @@ def _simulate(
     with torch_threads(config.torch_threads):
         with clock("agent"):
             agent = make_agent(agent_name, config, item_vectors, population)
+            if config.explain and hasattr(agent, "explain"):
+                agent.explain = True
         for done in range(1, config.n_steps + 1):
             step, session = population.step_.copy(), population.session_.copy()
             slates, outcome = interact(agent, population, clock, privacy, metrics)
@@ -217,13 +238,16 @@ def _simulate(
                 else:
                     propensity = propensities_of(agent, slates)
                     columns = log_columns(population, step, session, slates, outcome, propensity)
+                    if config.explain:
+                        columns.update(explanation_columns(agent, slates))
                     batches.append(columns)
             if progress is not None:
                 progress(done)
     if live is not None:
         live.close()
+    extra = EXPLANATION_FIELDS if config.explain else ()
     with clock("log"):
-        return step_table(agent_name, batches, level=config.log_level)
+        return step_table(agent_name, batches, extra, level=config.log_level)
 
 
 ShardRunner = Callable[
@@ -279,6 +303,7 @@ def run_agent(
         agent_name,
         config.to_json(),
         provenance=catalog.provenance,
+        extra_fields=EXPLANATION_FIELDS if config.explain else (),
         level=config.log_level,
         clock=clock,
     ) as writer:

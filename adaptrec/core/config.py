@@ -581,6 +581,11 @@ class RunConfig(_Config):
     dwell, propensities; every figure) or 'step' (one row per user and step, clicks counted,
     no items: every adaptation figure, but no new-item figures or off-policy evaluation; for
     huge runs)."""
+    explain: bool = False
+    """Log why each item was shown: the score's parts (cosine, click probability, item term,
+    recent-item penalty), its ranks before and after re-ranking, and exploration, as extra
+    step-log columns (llm-cosine agents; null for others). For 'slot' logs; read them with
+    ``adaptrec explain``."""
     data: str = "synthetic"
     """'synthetic' (generated catalog and tastes), 'movielens:PATH' (real movies and users
     calibrated from the MovieLens ratings in directory PATH) or 'news-switch' (Vowpal Wabbit's
@@ -617,6 +622,12 @@ class RunConfig(_Config):
         check_int("torch_threads", self.torch_threads, low=1, high=256)
         check_int("shard_size", self.shard_size, low=0)
         check_choice("log_level", self.log_level, ("slot", "step"))
+        if not isinstance(self.explain, bool):
+            raise TypeError(f"explain must be true or false, got {self.explain!r}")
+        if self.explain and self.log_level != "slot":
+            raise ValueError(
+                f"explain needs log_level 'slot' (one row per shown item), got {self.log_level!r}"
+            )
         check_data(self.data)
         for name, kind in (
             ("catalog", CatalogConfig),

@@ -37,6 +37,7 @@ from adaptrec.agents.base import (
     explore,
     live_bounds,
     observed_user_ids,
+    shown_in_history,
 )
 from adaptrec.agents.llm_cosine.parallel_blas import matmul_into, single_threaded_blas
 from adaptrec.agents.llm_cosine.predictor import BehaviorPredictor
@@ -88,6 +89,9 @@ class LLMCosineAgent:
     """
 
     name = "llm-cosine"
+    explain = False
+    """Set True to keep each act's score parts in ``last_explanation_`` (see
+    :meth:`_explanation`); off, act computes nothing more."""
 
     def __init__(
         self,
@@ -316,6 +320,7 @@ class LLMCosineAgent:
         users = np.empty((len(ids), self.dim), dtype=np.float32)
         means = None if self.user_model is None else np.empty((len(ids), self.user_model.dim))
         propensity = np.full(slates.shape, np.nan)
+        explanation: dict[str, np.ndarray] = {}
         for group, (first, end) in enumerate(ranges):
             rows = np.flatnonzero(which == group)
             part = {key: np.asarray(value)[rows] for key, value in observation.items()}
@@ -325,8 +330,13 @@ class LLMCosineAgent:
                 means[rows] = mean
             if self.last_propensity_ is not None:
                 propensity[rows] = self.last_propensity_
+            for key, value in (self.last_explanation_ if self.explain else {}).items():
+                explanation.setdefault(key, np.empty((len(ids), *value.shape[1:]), value.dtype))
+                explanation[key][rows] = value
         self._acted = (ids.copy(), users, means)
         self.last_propensity_ = None if np.isnan(propensity).any() else propensity
+        if self.explain:
+            self.last_explanation_ = explanation
         return slates
 
     def _act(self, observation: dict[str, np.ndarray], ids: np.ndarray, lo: int, hi: int):
@@ -371,6 +381,8 @@ class LLMCosineAgent:
                 f"{self.n_items} (-1 for empty), got shape {history.shape} and max "
                 f"{history.max() if history.size else None}"
             )
+        # With explanations, the kernel also hands back each candidate's P (B, C).
+        probability = np.empty(cos.shape, dtype=np.float32) if self.explain else None
         with single_threaded_blas():  # the kernel is parallel over users already
             slates = rerank_top_k(
                 cos,
@@ -380,10 +392,12 @@ class LLMCosineAgent:
                 history,
                 np.float32(_RECENT_PENALTY),
                 self.slate_size,
+                probability,
             )
         live = None
         if (lo, hi) != (0, self.n_items):
             live = (np.full(len(ids), lo, dtype=np.int64), np.full(len(ids), hi, dtype=np.int64))
+        greedy = slates
         slates = explore(
             slates,
             self._keys(ids),
@@ -395,9 +409,55 @@ class LLMCosineAgent:
             live,
             given,
         )
+        if self.explain:
+            self.last_explanation_ = self._explanation(
+                cos, candidates, probability, history, greedy, slates, two_stage
+            )
         if self.user_model is not None and self.config.ts_scale > 0:
             self.last_propensity_ = None  # a posterior draw's top-k has no closed-form probability
         return slates
+
+    def _explanation(self, cos, candidates, probability, history, greedy, slates, two_stage):
+        """The parts of each shown item's score, ``(B, k)`` each, exactly as ranked.
+
+        ``score = cosine * click_probability - recent_penalty`` in float32, the same operations
+        as the re-ranking kernel, with ``click_probability`` ``(B, C)`` the P that kernel
+        computed; ``item_term`` is the item's logit offset inside P.
+        ``rank_first_stage``: the item's rank among the candidates by the first stage's score
+        (the cosine, times the item's population click rate when the item term is on);
+        ``rank_reranked``: its rank by ``score`` (its slot, for an item the greedy slate
+        holds); both -1 for an explored item outside the candidates. ``explored``: the slot was
+        replaced by exploration. NaN where a part does not exist.
+        """
+        rows = np.arange(len(slates))[:, None]
+        recent = shown_in_history(history, self.n_items)[rows, candidates]
+        penalty = np.where(recent, np.float32(_RECENT_PENALTY), np.float32(0.0))
+        score = cos * probability - penalty  # (B, C) float32, as the kernel computes it
+        first = cos * self._retrieval_weights()[candidates] if two_stage else cos
+        match = candidates[:, None, :] == slates[:, :, None]  # (B, k, C)
+        found = match.any(axis=2)
+        at = match.argmax(axis=2)
+
+        def gather(values):
+            return np.where(found, values[rows, at], np.nan).astype(np.float32)
+
+        def rank(values):
+            # Ties go to the lower id, i.e. the earlier candidate (ids ascend within a row).
+            mine = values[rows, at][:, :, None]
+            before = np.arange(candidates.shape[1])[None, None, :] < at[:, :, None]
+            higher = (values[:, None, :] > mine) | ((values[:, None, :] == mine) & before)
+            return np.where(found, higher.sum(axis=2), -1).astype(np.int16)
+
+        return {
+            "score": gather(score),
+            "score_cosine": gather(cos),
+            "score_click_probability": gather(probability),
+            "score_item_term": self.item_bias()[slates].astype(np.float32),
+            "score_recent_penalty": gather(penalty),
+            "rank_first_stage": rank(first),
+            "rank_reranked": rank(score),
+            "explored": slates != greedy,
+        }
 
     # ---- update -------------------------------------------------------------------------
     def update(self, batch: StepBatch) -> dict[str, float]:

@@ -147,13 +147,15 @@ def _mark(recent, history, user, value):
 @nb.njit(cache=True, parallel=True)
 def rerank_top_k(
     cos, candidates, table, user_part, pu, w_item, w_inter, out_w, out_b, item_bias, history,
-    penalty, k
+    penalty, k, probabilities=None
 ):  # fmt: skip
     """The ``k`` best candidates by :func:`fused_scores`, best first, ties to the lower id.
 
     Candidates in ``history`` (``(B, H, s)`` int64 item indices, -1 empty) lose ``penalty``
     first. ``candidates`` must be ascending within each row, so that keeping the earlier of
-    two equal scores keeps the lower id. Returns ``(B, k)`` int64 item indices.
+    two equal scores keeps the lower id. Returns ``(B, k)`` int64 item indices. With
+    ``probabilities`` (``(B, C)`` float32), also writes there each candidate's P, the one
+    the score was made of (for explanations).
     """
     b, c = candidates.shape
     n_items = table.shape[0]
@@ -179,6 +181,8 @@ def rerank_top_k(
                 scratch,
             )
             items = candidates[user]
+            if probabilities is not None:
+                probabilities[user] = p
             count = 0
             for m in range(c):
                 item = items[m]
