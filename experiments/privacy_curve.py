@@ -21,20 +21,13 @@ from typing import Any
 
 EPSILONS: tuple[float | None, ...] = (None, 8.0, 4.0, 2.0, 1.0)
 AGENTS = ("llm-cosine", "linucb")
-FIGURES = (
-    "share_of_oracle",
-    "plateau",
-    "time_to_plateau",
-    "plateau_after_drift",
-    "recovery_to_plateau",
-    "ctr",
-)
 
 
 def measure(
     users: int, steps: int, seed: int, cache: Path | None, smoke: bool = False
 ) -> dict[str, Any]:
     import adaptrec
+    from adaptrec.analysis.summary import ADAPTATION_FIGURES as FIGURES
     from adaptrec.core.config import PrivacyConfig, default_run_config
     from adaptrec.privacy import accounting
 

@@ -17,7 +17,8 @@ egreedy,thompson,popularity,random,oracle``; ``compare.json`` is ``compare_summa
 validate --data coat:../shared/data/coat``; ``detectors.json`` is ``python
 experiments/change_detectors.py --json FILE`` (``--update-from detectors=FILE``);
 ``privacy.json`` is ``python experiments/privacy_curve.py --json FILE``
-(``--update-from privacy=FILE``).
+(``--update-from privacy=FILE``); ``text_profile.json`` is ``python
+experiments/text_profile.py --json FILE`` (``--update-from text-profile=FILE``).
 Each README table sits between ``<!-- figures:NAME -->`` and ``<!-- /figures -->``;
 ``tests/test_readme_figures.py`` fails when a table differs from what this script makes of the
 committed summaries, so a stale table fails CI. Updating the figures is therefore: rerun the
@@ -47,6 +48,7 @@ SOURCES = {
     "detectors": "detectors.json",
     "validate": "validate.json",
     "privacy": "privacy.json",
+    "text-profile": "text_profile.json",
 }
 BLOCK = re.compile(r"(<!-- figures:([a-z-]+) -->\n)(.*?)(<!-- /figures -->)", re.S)
 
@@ -323,6 +325,40 @@ def privacy_table(record: dict[str, Any]) -> list[str]:
     return markdown_table(columns, rows)
 
 
+def text_profile_table(record: dict[str, Any]) -> list[str]:
+    """llm-cosine with a text profile of weight w (experiments/text_profile.py), per world."""
+    rows = []
+    for world, entry in record["worlds"].items():
+        for variant in entry["variants"]:
+            f, weight = variant["figures"], variant["weight"]
+            embedded = variant["texts_embedded"]
+            rows.append(
+                (
+                    world,
+                    "0 (today's ridge u)" if weight == 0 else f"{weight:g}",
+                    fmt(f["share_of_oracle"]),
+                    fmt(f["plateau"], 2),
+                    _steps(f["time_to_plateau"]),
+                    fmt(f["plateau_after_drift"], 2),
+                    _steps(f["recovery_to_plateau"]),
+                    fmt(f["ctr"]),
+                    "" if embedded is None else f"{embedded:,}",
+                )
+            )
+    columns = (
+        "world",
+        "profile weight w",
+        "share of oracle",
+        "plateau",
+        "time to plateau",
+        "plateau after drift",
+        "recovery to plateau",
+        "CTR",
+        "texts embedded",
+    )
+    return markdown_table(columns, rows)
+
+
 def validate_table(summary: dict[str, Any]) -> list[str]:
     """adaptrec validate: each agent's real and simulated share of the oracle, and the gap."""
     rows = []
@@ -519,6 +555,7 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "detectors": lambda: detectors_table(load("detectors")),
     "validate": lambda: validate_table(load("validate")),
     "privacy": lambda: privacy_table(load("privacy")),
+    "text-profile": lambda: text_profile_table(load("text-profile")),
     "benchmarks": benchmark_table,
 }
 """Every generated block of the README, by its marker name."""
@@ -549,7 +586,7 @@ def update_from(pairs: list[str]) -> None:
             continue
         if name not in SOURCES or not folder:
             raise ValueError(f"--update-from takes NAME=RUN_DIR with NAME in {list(SOURCES)}")
-        if name in ("detectors", "privacy"):  # experiments/*.py --json FILE
+        if name in ("detectors", "privacy", "text-profile"):  # experiments/*.py --json FILE
             summary = json.loads(Path(folder).read_text())
         else:
             file = {"compare": "compare_summary.json", "validate": "validate_summary.json"}

@@ -59,6 +59,16 @@ def test_summaries_are_the_documented_jobs():
     privacy = json.loads((figures.SUMMARIES / "privacy.json").read_text())
     assert privacy["config"]["seed"] == 0 and privacy["config"]["n_users"] == 400
     assert [point["epsilon"] for point in privacy["points"]] == [None, 8.0, 4.0, 2.0, 1.0]
+    profile = json.loads((figures.SUMMARIES / "text_profile.json").read_text())
+    assert sorted(profile["worlds"]) == ["default", "movielens"]
+    assert profile["worlds"]["movielens"]["config"]["data"].startswith("movielens:")
+    # w = 0 is today's llm-cosine: the default and MovieLens runs' own figure (its interval's
+    # resamples follow the agent's name, which differs there).
+    for world, summary in (("default", default), ("movielens", movielens)):
+        today = profile["worlds"][world]["variants"][0]
+        share = today["figures"]["share_of_oracle"]["estimate"]
+        assert today["weight"] == 0
+        assert share == summary["agents"]["llm-cosine"]["share_of_oracle"]["estimate"]
     # Its first point has no privacy: the default run's llm-cosine, figure for figure.
     assert (
         privacy["points"][0]["agents"]["llm-cosine"]["plateau"]

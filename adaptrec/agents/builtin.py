@@ -10,6 +10,7 @@ from adaptrec.agents.baselines import OracleAgent, PopularityAgent, RandomAgent
 from adaptrec.agents.llm_cosine import LLMCosineAgent
 from adaptrec.agents.registry import AgentContext, stream_index
 from adaptrec.core.config import RunConfig
+from adaptrec.core.encoders import text_encoder
 from adaptrec.core.rng import Component, generator
 
 
@@ -29,10 +30,12 @@ def make_builtin(context: AgentContext) -> Agent:
     name, config, item_vectors = context.name, context.config, context.item_vectors
     index = context.stream  # a stable stream per agent, whatever else runs beside it
     n_items, k, seed = context.n_items, context.slate_size, context.seed
-    if name == "llm-cosine":
-        return LLMCosineAgent(item_vectors, k, config.llm_cosine, seed, index)
-    if name == "llm-cosine-seed":
-        agent = LLMCosineAgent(item_vectors, k, config.llm_cosine_seed, seed, index)
+    if name in ("llm-cosine", "llm-cosine-seed"):
+        settings = config.llm_cosine if name == "llm-cosine" else config.llm_cosine_seed
+        texts = encoder = None
+        if settings.text_profile > 0:  # the run's language model reads the user's history
+            texts, encoder = context.catalog.texts, text_encoder(config.encoder)
+        agent = LLMCosineAgent(item_vectors, k, settings, seed, index, texts, encoder)
         agent.name = name
         return agent
     if name in ("llm-cosine-hashing", "llm-cosine-random"):

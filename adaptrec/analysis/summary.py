@@ -58,6 +58,17 @@ METRICS = (
 """Keys of an agent's figures that are intervals ``{estimate, low, high}`` (sweeps rank by
 them)."""
 
+ADAPTATION_FIGURES = (
+    "share_of_oracle",
+    "plateau",
+    "time_to_plateau",
+    "plateau_after_drift",
+    "recovery_to_plateau",
+    "ctr",
+)
+"""The figures an experiment that varies one setting reports per variant: how much, how
+fast from the cold start, how much and how fast after the drift, and the CTR."""
+
 
 def agent_order(name: str) -> int:
     """Position of an agent in tables and plots: the order of ``DISPLAY_ORDER``, others last."""

@@ -354,6 +354,15 @@ class LLMCosineConfig(_Config):
     """Per-item term in P(y|x): the item's shrunk log-odds of a click once examined, pooled
     over users, added to the predictor's logit (which learns the rest). The value is the
     shrinkage, in pseudo-examinations at the global click rate; 0 turns the term off."""
+    text_profile: float = 0.0
+    """Weight of a user profile written by the language model in the user vector: the
+    embedding of the texts of the user's last ``profile_items`` clicked items, blended as
+    ``u = normalise((1 - w) u + w profile)`` (:mod:`adaptrec.agents.llm_cosine.profile`);
+    0 = off (the README's measurements: it did not pay)."""
+    profile_items: int = 3
+    """Clicked items a text profile lists, newest first."""
+    profile_every: int = 10
+    """Steps between rebuilds of a user's text profile (each is one language-model pass)."""
     center_items: bool = True
     """Subtract the catalog's mean item vector before the cosine. Texts written to one template
     (movie records, one-word topics) share a large common direction; with it, skips push the
@@ -390,6 +399,9 @@ class LLMCosineConfig(_Config):
         )
         check_int("llm_cosine.glr_window", self.glr_window, low=2, high=100_000)
         check_float("llm_cosine.item_bias", self.item_bias, low=0)
+        check_float("llm_cosine.text_profile", self.text_profile, low=0, high=1)
+        check_int("llm_cosine.profile_items", self.profile_items, low=1, high=100)
+        check_int("llm_cosine.profile_every", self.profile_every, low=1)
         if not isinstance(self.center_items, bool):
             raise TypeError(f"llm_cosine.center_items must be a bool, got {self.center_items!r}")
         if not isinstance(self.avoid_recent, bool):

@@ -247,6 +247,12 @@ class CachedEncoder:
 
 def make_encoder(spec: str, cache_dir: str | os.PathLike[str] | None = None) -> CachedEncoder:
     """``'minilm'``, ``'hashing'`` or a model directory -> a cached encoder."""
+    return CachedEncoder(text_encoder(spec), cache_dir)
+
+
+def text_encoder(spec: str) -> TextEncoder:
+    """``'minilm'``, ``'hashing'`` or a model directory -> the encoder itself, uncached (for
+    texts made during a run, e.g. user profiles; a model loads on its first text)."""
     if not isinstance(spec, str) or not spec:
         raise TypeError(f"encoder must be 'minilm', 'hashing' or a directory, got {spec!r}")
     if spec == "minilm":
@@ -260,4 +266,4 @@ def make_encoder(spec: str, cache_dir: str | os.PathLike[str] | None = None) -> 
             "encoder must be 'minilm', 'hashing' or a local sentence-transformers model "
             f"directory; got {spec!r} (no such directory)"
         )
-    return CachedEncoder(base, cache_dir)
+    return base

@@ -25,6 +25,8 @@ prior mean, or the Rocchio vector's population direction (seeded with the catalo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numba as nb
 import numpy as np
 import torch
@@ -41,6 +43,7 @@ from adaptrec.agents.base import (
 )
 from adaptrec.agents.llm_cosine.parallel_blas import matmul_into, single_threaded_blas
 from adaptrec.agents.llm_cosine.predictor import BehaviorPredictor
+from adaptrec.agents.llm_cosine.profile import TextProfile, blend
 from adaptrec.agents.llm_cosine.rerank import fused_scores, rerank_top_k
 from adaptrec.agents.llm_cosine.retrieval import top_k_ids_with_scores
 from adaptrec.agents.llm_cosine.user_model import RidgeUserModel
@@ -100,14 +103,30 @@ class LLMCosineAgent:
         config: LLMCosineConfig | None = None,
         seed: int = 0,
         agent_index: int = 0,
+        texts: Sequence[str] | None = None,
+        encoder=None,
     ) -> None:
         check_array("item_vectors", item_vectors, shape=(None, None), kind="f", finite=True)
         n_items, dim = item_vectors.shape
         self.slate_size = check_int("slate_size", slate_size, low=1, high=n_items)
         self.config = config or LLMCosineConfig()
         self.seed = seed
+        center = np.zeros(item_vectors.shape[1], dtype=np.float32)
         if self.config.center_items:
+            center = item_vectors.mean(axis=0).astype(np.float32)
             item_vectors = item_vectors - item_vectors.mean(axis=0, keepdims=True)
+        self.profile: TextProfile | None = None
+        if self.config.text_profile > 0:
+            if texts is None or encoder is None or len(texts) != item_vectors.shape[0]:
+                raise ValueError(
+                    "llm_cosine.text_profile > 0 needs the catalog's item texts and a text "
+                    "encoder (texts=, encoder=); got "
+                    f"{'no texts' if texts is None else f'{len(texts)} texts'} for "
+                    f"{item_vectors.shape[0]} items"
+                )
+            self.profile = TextProfile(
+                texts, encoder, self.config.profile_items, self.config.profile_every, center
+            )
         self.items = normalise_rows(item_vectors)  # (N, d) float32, unit rows (zero rows stay 0)
         self.n_items, self.dim = n_items, dim
         self._items_t = torch.from_numpy(self.items)
@@ -296,12 +315,21 @@ class LLMCosineAgent:
         """The ``(B, hi - lo)`` cosines with items ``lo..hi-1`` ranked (of the estimate, or of
         a Thompson draw from its posterior); remembers the user vectors for P (``(B, d)``
         float32, the estimate) and the ridge means for the update."""
+        weight = self.config.text_profile
         if self.user_model is None:
             users = self.user_vectors(ids)
+            if self.profile is not None:
+                users = blend(users, self.profile.vectors(ids, steps), weight)
             self._acted = (ids.copy(), users, None)
             return self._cosine_rows(users, project_items, lo, hi)
         mean, draw = self.user_model.coefficients(ids, steps, self.config.ts_scale)
         users = normalise_rows(self.user_model.to_item_space(mean))
+        if self.profile is not None:  # the blend lives in the items' space: a d-wide cosine
+            profiles = self.profile.vectors(ids, steps)
+            drawn = normalise_rows(self.user_model.to_item_space(draw))
+            users = blend(users, profiles, weight)
+            self._acted = (ids.copy(), users, mean)
+            return self._cosine_rows(blend(drawn, profiles, weight), project_items, lo, hi)
         self._acted = (ids.copy(), users, mean)
         return self._ridge_cosine_rows(draw, project_items, lo, hi)
 
@@ -496,6 +524,8 @@ class LLMCosineAgent:
         clicked = np.asarray(batch.clicked, dtype=bool)
         examined = clicked | np.asarray(batch.skipped, dtype=bool)
         self._private = self._private or batch.click_flip > 0
+        if self.profile is not None:
+            self.profile.update(ids, slates, clicked)
         if self.config.item_bias > 0:
             np.add.at(self.item_examined_, slates[examined], 1.0)
             if self._private:
