@@ -226,3 +226,31 @@ def test_a_private_run_logs_the_true_clicks_and_reproduces(tmp_path):
 def test_a_bad_epsilon_is_one_clear_error(value):
     with pytest.raises((TypeError, ValueError), match=r"privacy\.epsilon must be"):
         RunConfig.from_dict({"privacy": {"epsilon": value}})
+
+
+def test_vw_learns_the_negated_estimates_of_every_slot():
+    # VW minimises cost: a released click costs -(1 - q)/(1 - 2q) and a released non-click
+    # +q/(1 - 2q), on every slot (under privacy all count as examined).
+    from adaptrec.agents.vw import VowpalWabbitAgent
+
+    agent = VowpalWabbitAgent(np.eye(6, dtype=np.float32), 3, BanditConfig(epsilon=0.1))
+    learned = []
+
+    class Spy:
+        def __init__(self, vw):
+            self.vw = vw
+
+        def predict(self, lines):
+            return self.vw.predict(lines)
+
+        def learn(self, lines):
+            learned.append(next(line for line in lines if line.startswith("0:")))
+            self.vw.learn(lines)
+
+    agent.vw = Spy(agent.vw)
+    slates = agent.act({"user_id": np.arange(2), "step": np.zeros(2, dtype=np.int64)})
+    released = np.array([[True, False, False], [False, True, True]])
+    batch = dataclasses.replace(batch_of(released, slates), skipped=~released, click_flip=0.25)
+    agent.update(batch)
+    costs = [float(line.split(":")[1]) for line in learned]
+    assert costs == (-click_targets(batch)).reshape(-1).tolist()
