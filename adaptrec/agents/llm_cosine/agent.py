@@ -113,8 +113,9 @@ class LLMCosineAgent:
         self.seed = seed
         center = np.zeros(item_vectors.shape[1], dtype=np.float32)
         if self.config.center_items:
-            center = item_vectors.mean(axis=0).astype(np.float32)
-            item_vectors = item_vectors - item_vectors.mean(axis=0, keepdims=True)
+            mean = item_vectors.mean(axis=0, keepdims=True)
+            item_vectors = item_vectors - mean
+            center = mean[0].astype(np.float32)  # the text profile is centred the same way
         self.profile: TextProfile | None = None
         if self.config.text_profile > 0:
             if texts is None or encoder is None or len(texts) != item_vectors.shape[0]:
