@@ -227,6 +227,42 @@ def test_utilities_from_the_nonzero_topics_have_the_bits_of_the_dense_sum(n_user
     assert np.array_equal(order, top_k(dense, 104))
 
 
+@pytest.mark.parametrize("n_users", [5, 70])  # the serial and the parallel path
+def test_top_lists_that_skip_topic_groups_are_the_lists_of_every_item(n_users):
+    # Catches: a bound that is not an upper bound (a negative preference times the largest
+    # value, a group's best item term missed), a group skipped on a tie it could win, a
+    # value read from another item or topic, items outside the range kept.
+    from adaptrec.core.ranking import top_k
+
+    rng = np.random.default_rng(n_users)
+    n, n_topics = 4000, 12
+    topics = np.zeros((n, n_topics))
+    main = rng.integers(n_topics, size=n)
+    secondary = (main + rng.integers(1, n_topics, size=n)) % n_topics
+    topics[np.arange(n), main] = rng.uniform(0.5, 1.0, n)
+    two = rng.random(n) < 0.7  # items with one topic, two, and none at all
+    topics[np.flatnonzero(two), secondary[two]] = -rng.uniform(0.0, 0.5, int(two.sum()))
+    topics[rng.random(n) < 0.05] = 0.0
+    sparse = kernel.sparse_topics(topics)
+    for item_term in (rng.normal(-2, 0.5, n), np.round(rng.normal(-2, 0.5, n), 1)):
+        groups = kernel.topic_groups(sparse, item_term)
+        assert groups is not None and len(groups.start) - 1 <= n // 8
+        for scale in (2.5, 0.0):  # 0: utilities are the (rounded, tied) item terms
+            preference = rng.normal(0, 2.5, (n_users, n_topics)) * scale
+            dense = kernel.utility_rows(preference, np.ascontiguousarray(topics.T), item_term)
+            for lo, end, size in ((0, n, 104), (500, 3900, 50), (0, n, n)):
+                order, utility = kernel.sparse_top_lists(
+                    preference, sparse, item_term, lo, end, size, groups=groups
+                )
+                want = top_k(dense[:, lo:end], size) + lo
+                assert np.array_equal(order, want)
+                assert np.array_equal(
+                    utility.view(np.int64), np.take_along_axis(dense, want, axis=1).view(np.int64)
+                )
+    # A topic set per item: groups of one item would not pay.
+    assert kernel.topic_groups(kernel.sparse_topics(np.eye(64)), np.zeros(64)) is None
+
+
 @pytest.mark.parametrize("drift", ["abrupt", "gradual"])
 def test_forgetting_fatigue_leaves_every_trajectory_bit_identical(monkeypatch, drift):
     # The same users twice: with tables that start small (rebuilt and grown, entries

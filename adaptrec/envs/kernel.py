@@ -548,18 +548,155 @@ def sparse_top_lists(
     lo: int,
     end: int,
     size: int,
+    groups: TopicGroups | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each user's ``size`` items of highest base utility among ids ``lo..end-1``, best
     first, ties to the lower id, and their utilities: ``(B, size)`` int64 and float64, the
     result of :func:`adaptrec.core.ranking.top_k` on :func:`sparse_utility_rows` (tested),
-    in O(size) memory per user."""
+    in O(size) memory per user.
+
+    ``groups`` (:func:`topic_groups` of ``sparse`` and ``item_term``), when given and the
+    range spans at least half the catalog, skips the groups of items that cannot enter a
+    list: the same lists (tested) from ~a fifth of the items (measured: 0.36 -> 0.13 s for
+    10,000 users x 10,000 synthetic items, 104 each, 2 cores)."""
     preference = np.ascontiguousarray(preference, dtype=np.float64)
     order = np.empty((preference.shape[0], size), dtype=np.int64)
     top_utility = np.empty((preference.shape[0], size))
     big = preference.shape[0] >= PARALLEL_MIN_USERS
-    kernel = _sparse_top_parallel if big else _sparse_top_serial
-    kernel(preference, sparse, item_term, lo, end, order, top_utility)
+    if groups is not None and 2 * (end - lo) >= len(groups.item):
+        kernel = _grouped_top_parallel if big else _grouped_top_serial
+        kernel(preference, groups, lo, end, order, top_utility)
+    else:
+        kernel = _sparse_top_parallel if big else _sparse_top_serial
+        kernel(preference, sparse, item_term, lo, end, order, top_utility)
     return order, top_utility
+
+
+class TopicGroups(NamedTuple):
+    """A catalog's items grouped by their set of nonzero topics, for top lists that skip
+    whole groups (:func:`sparse_top_lists`). Group ``g`` holds items ``item[start[g]:
+    start[g+1]]`` (ascending ids) with topics ``topic[topic_start[g]:topic_start[g+1]]``
+    (ascending; ``w_g`` of them); item ``k`` of the group's values are ``value[value_start[g]
+    + k w_g : ... + w_g]``, in its topics' order. ``value_max``/``value_min`` (by topic
+    entry) and ``term_max`` (by group) bound every utility in the group."""
+
+    start: np.ndarray  # (G + 1,) int64
+    item: np.ndarray  # (N,) int64, grouped
+    term: np.ndarray  # (N,) float64, item_term[item]
+    topic_start: np.ndarray  # (G + 1,) int64
+    topic: np.ndarray  # (E,) int64
+    value_start: np.ndarray  # (G + 1,) int64
+    value: np.ndarray  # (nnz,) float64
+    value_max: np.ndarray  # (E,) float64
+    value_min: np.ndarray  # (E,) float64
+    term_max: np.ndarray  # (G,) float64
+
+
+def topic_groups(sparse: SparseTopics, item_term: np.ndarray) -> TopicGroups | None:
+    """:class:`TopicGroups` of a sparse catalog whose item term is ``item_term`` (``(N,)``
+    float64), or None if there are more than N/8 topic sets (groups too small to skip)."""
+    n = len(sparse.start) - 1
+    nnz = np.diff(sparse.start)
+    width = max(1, int(nnz.max()) if n else 1)
+    padded = np.full((n, width), -1, dtype=np.int64)  # each item's topics, -1 after them
+    column = np.arange(len(sparse.topic)) - np.repeat(sparse.start[:-1], nnz)
+    padded[np.repeat(np.arange(n), nnz), column] = sparse.topic
+    signatures, group = np.unique(padded, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    n_groups = len(signatures)
+    if n_groups > max(1, n // 8):
+        return None
+    item = np.argsort(group, kind="stable")  # by group, ids ascending within one
+    start = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(group, minlength=n_groups), out=start[1:])
+    group_width = (signatures >= 0).sum(axis=1)
+    topic_start = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(group_width, out=topic_start[1:])
+    value_start = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(group_width * np.diff(start), out=value_start[1:])
+    # Every value of the grouped items in their order, with the topic entry it belongs to.
+    lengths = nnz[item]
+    offset = np.repeat(sparse.start[item] - np.cumsum(lengths) + lengths, lengths)
+    position = offset + np.arange(int(lengths.sum()))
+    value = sparse.value[position].copy()
+    entry = np.repeat(topic_start[group[item]], lengths) + (
+        position - np.repeat(sparse.start[item], lengths)
+    )
+    value_max = np.full(int(topic_start[-1]), -np.inf)
+    value_min = np.full(int(topic_start[-1]), np.inf)
+    np.maximum.at(value_max, entry, value)
+    np.minimum.at(value_min, entry, value)
+    term = np.ascontiguousarray(item_term[item], dtype=np.float64)
+    return TopicGroups(
+        start=start,
+        item=item.astype(np.int64),
+        term=term,
+        topic_start=topic_start,
+        topic=signatures[signatures >= 0].astype(np.int64),
+        value_start=value_start,
+        value=value,
+        value_max=value_max,
+        value_min=value_min,
+        term_max=np.maximum.reduceat(term, start[:-1]),
+    )
+
+
+@nb.njit(inline="always")
+def _grouped_top_user(b, preference, groups, lo, end, order, top_utility):
+    # Groups in order of their utility bound, best first; a group whose bound is below the
+    # list's last utility cannot enter it, and neither can any later one. The bound is the
+    # same sum as an item's (item term, then topic by topic) over each term's maximum, and
+    # rounding to nearest is monotone, so it bounds the computed utility exactly, not just
+    # the real one. The list is _insert's, which does not depend on the order items arrive.
+    m = order.shape[1]
+    n_groups = len(groups.start) - 1
+    negative_bound = np.empty(n_groups)
+    for g in range(n_groups):
+        bound = groups.term_max[g]
+        for e in range(groups.topic_start[g], groups.topic_start[g + 1]):
+            weight = preference[b, groups.topic[e]]
+            bound += max(weight * groups.value_max[e], weight * groups.value_min[e])
+        negative_bound[g] = -bound
+    visit = np.argsort(negative_bound)
+    weights = np.empty(preference.shape[1])
+    best_score = np.empty(m)
+    best_item = np.empty(m, dtype=np.int64)
+    count, last, last_item = 0, -np.inf, -1
+    for g in visit:
+        if count == m and -negative_bound[g] < last:
+            break
+        first = groups.topic_start[g]
+        width = groups.topic_start[g + 1] - first
+        for j in range(width):
+            weights[j] = preference[b, groups.topic[first + j]]
+        at = groups.value_start[g]
+        for k in range(groups.start[g], groups.start[g + 1]):
+            item = groups.item[k]
+            utility = groups.term[k]
+            for j in range(width):
+                utility += weights[j] * groups.value[at + j]
+            at += width
+            if item < lo or item >= end:
+                continue
+            if count < m or utility > last or (utility == last and item < last_item):
+                count = _insert(best_score, best_item, count, m, utility, item)
+                if count == m:
+                    last, last_item = best_score[m - 1], best_item[m - 1]
+    for j in range(count):
+        order[b, j] = best_item[j]
+        top_utility[b, j] = best_score[j]
+
+
+@nb.njit(cache=True, parallel=True)
+def _grouped_top_parallel(preference, groups, lo, end, order, top_utility):
+    for b in nb.prange(preference.shape[0]):
+        _grouped_top_user(b, preference, groups, lo, end, order, top_utility)
+
+
+@nb.njit(cache=True)
+def _grouped_top_serial(preference, groups, lo, end, order, top_utility):
+    for b in range(preference.shape[0]):
+        _grouped_top_user(b, preference, groups, lo, end, order, top_utility)
 
 
 PARALLEL_MIN_USERS = 64

@@ -83,6 +83,11 @@ class UserPopulation:
             self.item_term = np.asarray(catalog.item_bias, dtype=np.float64)
         else:
             self.item_term = users.click_intercept + users.quality_weight * (catalog.quality - 0.5)
+        # Items grouped by their topic set, so a top list skips the groups that cannot enter
+        # it (kernel.sparse_top_lists; None where groups would be too small to pay).
+        self._groups = (
+            kernel.topic_groups(self._sparse, self.item_term) if self._sparse is not None else None
+        )
         # Length of each user's list of items by decreasing base utility, which the oracle walks
         # before it would fall back to a full scan (only when many top items are fatigued).
         self.order_length = min(self.n_items, 4 * env.slate_size + 64)
@@ -237,12 +242,19 @@ class UserPopulation:
         if self._sparse is None and (lo, end) != (0, self.n_items):
             topic_columns = np.ascontiguousarray(self._topic_columns[:, lo:end])
             item_term = np.ascontiguousarray(self.item_term[lo:end])
-        chunk = max(1, UTILITY_CHUNK_CELLS // max(1, width))
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
-            if self._sparse is not None:  # no (rows, N) utilities at all
+        # Sparse topics need no (rows, N) utilities at all, so no chunks either.
+        chunk = len(rows) if self._sparse is not None else UTILITY_CHUNK_CELLS // max(1, width)
+        for start in range(0, len(rows), max(1, chunk)):
+            part = rows[start : start + max(1, chunk)]
+            if self._sparse is not None:
                 order, utility = kernel.sparse_top_lists(
-                    self.preference_[part], self._sparse, self.item_term, lo, end, size
+                    self.preference_[part],
+                    self._sparse,
+                    self.item_term,
+                    lo,
+                    end,
+                    size,
+                    groups=self._groups,
                 )
                 self.order_[part, :size] = order
                 self.top_utility_[part, :size] = utility
