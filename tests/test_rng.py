@@ -44,3 +44,39 @@ def test_an_agents_user_keys_are_made_for_the_ids_it_meets_only():
     assert first.tolist() == reference[[1, 0]].tolist()
     assert later.tolist() == reference[[0, 2, 1]].tolist()
     assert len(keys._ids) == 3
+
+
+def test_the_users_seed_states_are_numpys_seed_sequence_bit_for_bit():
+    # Every stream of every run is defined by numpy's SeedSequence; the vectorised form must
+    # give its words for small and large roots (one, two and three uint32 words), ids of
+    # 2**32 and more (two words) mixed with small ones in one call, and prefixes. Catches a
+    # wrong constant, a missed pool padding, the halves of a uint64 swapped, ids misordered.
+    import pytest
+
+    from adaptrec.core.rng import seed_sequence, spawn_states
+
+    rng = np.random.default_rng(4)
+    ids = np.concatenate([[0, 1, 2**32 - 1, 2**32, 2**40 + 9], rng.integers(0, 10**7, 12)])
+    for root in (0, 7, 2**32 - 1, 2**32, 2**70 + 3):
+        for prefix in ((), (2,), (0, 2**33)):
+            got = spawn_states(root, Component.AGENT_USER, ids, 3, *prefix)
+            want = [
+                seed_sequence(root, Component.AGENT_USER, *prefix, int(user)).generate_state(
+                    3, np.uint64
+                )
+                for user in ids
+            ]
+            assert np.array_equal(got, np.array(want))
+    with pytest.raises(ValueError, match="user_ids must be >= 0, got -1"):
+        spawn_states(0, Component.USER_STEP, np.array([3, -1]), 1)
+
+
+def test_a_users_reused_generator_draws_what_its_own_generator_draws():
+    from adaptrec.core.rng import generator, user_generators
+
+    ids = np.array([0, 5, 2**33, 999_999, 5])
+    for rng, user in zip(user_generators(3, Component.USER_INIT, ids), ids, strict=True):
+        own = generator(3, Component.USER_INIT, int(user))
+        assert np.array_equal(rng.normal(0, 2.5, 20), own.normal(0, 2.5, 20))
+        assert rng.random() == own.random()
+        assert rng.integers(1000) == own.integers(1000)

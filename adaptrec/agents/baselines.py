@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
 from adaptrec.agents.base import (
@@ -137,13 +138,35 @@ def first_unshown(order: np.ndarray, history: np.ndarray, k: int) -> np.ndarray:
         order: ``(N,)`` int item ids, best first.
         history: ``(B, H, k')`` int item ids of the last H slates, -1 where empty.
     """
-    history = history.reshape(len(history), -1)
+    history = np.ascontiguousarray(np.asarray(history).reshape(len(history), -1), dtype=np.int64)
     # At most H k' items are shown, so the first k + H k' of the order always hold k unshown
     # ones (or the whole catalog, where the shown ones follow in order).
-    block = order[: min(len(order), k + history.shape[1])]
-    shown = (block[None, :, None] == history[:, None, :]).any(axis=2)  # (B, m)
-    first = np.argsort(shown, axis=1, kind="stable")[:, :k]  # unshown first, order kept
-    return block[first].astype(np.int64)
+    block = np.ascontiguousarray(order[: min(len(order), k + history.shape[1])], dtype=np.int64)
+    out = np.empty((len(history), k), dtype=np.int64)
+    _first_unshown(block, history, out)
+    return out
+
+
+@nb.njit(cache=True)
+def _first_unshown(block, history, out):
+    # A user reads the order until k items are unshown, each checked against its H k' shown
+    # ones: O(k H k') per user, where the (B, m, H k') comparison of numpy was a third of a
+    # popularity run of a million users.
+    k = out.shape[1]
+    for b in range(history.shape[0]):
+        filled = 0
+        for unshown_pass in (True, False):
+            for item in block:
+                if filled == k:
+                    break
+                shown = False
+                for seen in history[b]:
+                    if seen == item:
+                        shown = True
+                        break
+                if shown != unshown_pass:
+                    out[b, filled] = item
+                    filled += 1
 
 
 class OracleAgent:

@@ -36,7 +36,7 @@ from adaptrec.core.arrivals import arrival_steps, live_table
 from adaptrec.core.catalog import Catalog
 from adaptrec.core.config import EnvConfig, UserConfig
 from adaptrec.core.ranking import top_k
-from adaptrec.core.rng import Component, generator, user_keys
+from adaptrec.core.rng import Component, generator, user_generators, user_keys
 from adaptrec.core.validation import check_array, check_slate_fits
 from adaptrec.envs import kernel
 from adaptrec.envs.model import change_now, change_steps, preference_at_steps
@@ -178,8 +178,8 @@ class UserPopulation:
         if user_ids.size and user_ids.min() < 0:
             raise ValueError(f"user_ids must be >= 0, got {int(user_ids.min())}")
         pool = self.catalog.user_pool
-        for row, user in zip(rows, user_ids, strict=True):
-            rng = generator(self.root_seed_, Component.USER_INIT, int(user))
+        streams = user_generators(self.root_seed_, Component.USER_INIT, user_ids)
+        for row, user, rng in zip(rows, user_ids, streams, strict=True):
             if pool is None:
                 own = rng.normal(0, cfg.preference_scale, n_topics)
                 self.initial_preference_[row] = self.shared_preference_ + own
