@@ -22,7 +22,8 @@ Workloads (sizes from the throughput issue):
   8. loaded variants of 1 and 4: with one busy-loop process beside them; 4 also under the
      thread settings a run uses (``torch_threads``: 1 torch and 1 numba thread by default)
   9. (only with ``--scale USERS``) ``adaptrec run`` end to end: USERS x 10,000 items x 10
-     steps, popularity, Parquet logs and report, in shards of 10,000: wall time, peak RSS
+     steps, popularity, Parquet logs and report, in shards of 10,000: wall time, peak RSS;
+     then ``adaptrec report`` of its folder (every figure again from the step logs)
  10. (only with ``--memory``) simulator state per user at the end of the default run (its
      400 users x 300 steps, 2,000 items, slate 5) under each of its agents: the bytes held,
      the fatigue table's share, and the entries that still matter (exact: no timing, so one
@@ -373,11 +374,22 @@ def end_to_end(n_users: int, out_dir: str, n_items: int = 10_000) -> dict[str, f
         "--overwrite",
         "--quiet",
     ]
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-    return {"seconds": seconds, "peak_rss_gib": peak_kib / 2**20}
+    # Then `adaptrec report` of the folder: every figure again from the step logs alone.
+    start = time.perf_counter()
+    report = [sys.executable, "-m", "adaptrec.cli", "report", out_dir]
+    subprocess.run(report, check=True, stdout=subprocess.DEVNULL)
+    report_seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "peak_rss_gib": peak_kib / 2**20,  # read before the report ran: the run's
+        "report_seconds": report_seconds,
+        "load_before": load,
+    }
 
 
 SPLIT_STAGES = ("world", "simulate", "agent", "log", "analysis", "report")
@@ -405,12 +417,14 @@ def time_split(n_users: int, out_dir: str, n_items: int = 10_000) -> dict[str, f
         env=EnvConfig(max_steps=10),
     )
     clock = StageClock()
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     run_experiment(config, out_dir, overwrite=True, clock=clock)
     wall = time.perf_counter() - start
     out = {stage: clock.seconds.get(stage, 0.0) for stage in SPLIT_STAGES}
     out["other"] = wall - sum(out.values())
     out["wall"] = wall
+    out["load_before"] = load
     out["wall_over_simulation"] = wall / max(1e-9, out["simulate"] + out["agent"])
     return out
 
@@ -436,7 +450,7 @@ def main() -> None:
         "--scale",
         type=int,
         metavar="USERS",
-        help="only workload 9: USERS x 10,000 items x 10 steps end to end (1000000: ~20 min)",
+        help="only workload 9: USERS x 10,000 items x 10 steps end to end (1000000: ~2 min)",
     )
     parser.add_argument("--scale-items", type=int, default=10_000, help="catalog size of 9")
     parser.add_argument(
@@ -482,7 +496,9 @@ def main() -> None:
             figures = end_to_end(args.scale, out_dir, args.scale_items)
         print(
             f"  9 end to end, {args.scale:,} users x {args.scale_items:,} items x 10 steps: "
-            f"{figures['seconds']:,.0f} s, peak RSS {figures['peak_rss_gib']:.2f} GiB"
+            f"{figures['seconds']:,.1f} s, peak RSS {figures['peak_rss_gib']:.2f} GiB; "
+            f"adaptrec report of its folder {figures['report_seconds']:.1f} s "
+            f"(load average before: {figures['load_before']:.2f})"
         )
         if args.json:
             with open(args.json, "w", encoding="utf-8") as file:

@@ -5,6 +5,8 @@
     python experiments/readme_figures.py --update-from default=runs/X movielens=runs/Y \\
         compare=runs/compare --write                         # take new runs' summaries first
     python experiments/readme_figures.py --update-from benchmarks=a.json,b.json,c.json --write
+    python experiments/readme_figures.py --update-from split=a.json,b.json,c.json \
+        scale=d.json,e.json,f.json --write   # python -m benchmarks --split / --scale --json
 
 The summaries live in ``tests/golden/readme/`` (compact JSON): ``default_run.json`` and
 ``movielens.json`` are ``summary.json`` of ``adaptrec run`` and
@@ -543,6 +545,81 @@ def benchmark_table() -> list[str]:
     return markdown_table(columns, rows)
 
 
+SPLIT = SUMMARIES / "split"
+"""``run-1.json``, ...: ``python -m benchmarks --split 10000,100000,1000000 --json FILE``."""
+SCALE = SUMMARIES / "scale"
+"""``run-1.json``, ...: ``python -m benchmarks --scale 1000000 --json FILE``."""
+
+
+def _runs(folder: Path, key: str) -> list[dict[str, Any]]:
+    runs = [json.loads(p.read_text())[key] for p in sorted(folder.glob("run-*.json"))]
+    if not runs:
+        raise ValueError(f"no benchmark runs in {folder}")
+    return runs
+
+
+def _spread(values: list[float]) -> str:
+    low, high = f"{min(values):.1f}", f"{max(values):.1f}"
+    return low if low == high else f"{low}-{high}"
+
+
+def split_table() -> list[str]:
+    """Workload 11: each run's wall time by stage, per run size (issue 30)."""
+    runs = _runs(SPLIT, "split")
+    stages = ("world", "simulate", "agent", "log", "analysis", "report")
+    rows = []
+    for users in runs[0]:
+        cells = [run[users] for run in runs]
+        ratio = " / ".join(f"{c['wall_over_simulation']:.2f}" for c in cells)
+        rows.append(
+            (
+                f"{int(users):,}",
+                " / ".join(f"{c['wall']:.1f}" for c in cells) + " s",
+                *(_spread([c[stage] for c in cells]) for stage in stages),
+                f"**{ratio}**" if int(users) == 100_000 else ratio,
+            )
+        )
+    columns = ("users", "wall", *stages, "wall / (simulate + agent)")
+    loads = ", ".join(
+        f"{min(run[users]['load_before'] for users in run):.2f}"
+        f"-{max(run[users]['load_before'] for users in run):.2f}"
+        for run in runs
+    )
+    return [*markdown_table(columns, rows), "", f"Load average before each size, by run: {loads}."]
+
+
+def scale_table() -> list[str]:
+    """Workload 9: the million-user command end to end and its report (issue 30)."""
+    runs = _runs(SCALE, "scale")
+    users = {run["users"] for run in runs}
+    if len(users) != 1:
+        raise ValueError(f"scale runs of different sizes: {sorted(users)}")
+    label = f"{users.pop():,} users x {runs[0]['items']:,} items x 10 steps"
+    rows = [
+        (
+            f"`adaptrec run`, {label}",
+            " / ".join(f"{run['seconds']:.1f}" for run in runs) + " s",
+            "<= 120 s",
+        ),
+        (
+            "its peak resident memory",
+            " / ".join(f"{run['peak_rss_gib']:.2f}" for run in runs) + " GiB",
+            "<= 2 GiB",
+        ),
+        (
+            "`adaptrec report` of its folder",
+            " / ".join(f"{run['report_seconds']:.1f}" for run in runs) + " s",
+            "<= 30 s",
+        ),
+        (
+            "load average before the run",
+            " / ".join(f"{run['load_before']:.2f}" for run in runs),
+            "< 0.5",
+        ),
+    ]
+    return markdown_table(("figure", "run 1 / run 2 / run 3", "target"), rows)
+
+
 TABLES: dict[str, Callable[[], list[str]]] = {
     "default-run": lambda: run_table(load("default")),
     "default-run-headline": lambda: seed_headline(load("default")),
@@ -557,6 +634,8 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "privacy": lambda: privacy_table(load("privacy")),
     "text-profile": lambda: text_profile_table(load("text-profile")),
     "benchmarks": benchmark_table,
+    "split": split_table,
+    "scale": scale_table,
 }
 """Every generated block of the README, by its marker name."""
 
@@ -573,16 +652,18 @@ def render(text: str) -> str:
 
 def update_from(pairs: list[str]) -> None:
     """Copy ``name=RUN_DIR`` summaries (``summary.json`` or ``compare_summary.json``) into
-    :data:`SUMMARIES` as compact JSON; ``benchmarks=A.json,B.json,C.json`` replaces the
-    benchmark runs with those ``python -m benchmarks --json`` files."""
+    :data:`SUMMARIES` as compact JSON; ``benchmarks=A.json,B.json,C.json`` (and ``split=``,
+    ``scale=``) replaces those benchmark runs with these ``python -m benchmarks --json``
+    files."""
     for pair in pairs:
         name, _, folder = pair.partition("=")
-        if name == "benchmarks":
-            BENCHMARKS.mkdir(parents=True, exist_ok=True)
-            for old in BENCHMARKS.glob("run-*.json"):
+        runs = {"benchmarks": BENCHMARKS, "split": SPLIT, "scale": SCALE}
+        if name in runs:
+            runs[name].mkdir(parents=True, exist_ok=True)
+            for old in runs[name].glob("run-*.json"):
                 old.unlink()
             for i, file in enumerate(folder.split(","), start=1):
-                (BENCHMARKS / f"run-{i}.json").write_text(Path(file).read_text())
+                (runs[name] / f"run-{i}.json").write_text(Path(file).read_text())
             continue
         if name not in SOURCES or not folder:
             raise ValueError(f"--update-from takes NAME=RUN_DIR with NAME in {list(SOURCES)}")

@@ -50,6 +50,7 @@ def test_end_to_end_workload_runs_adaptrec_and_reports_time_and_memory(tmp_path)
     scale = json.loads(out.read_text())["scale"]
     assert scale["users"] == 300 and scale["items"] == 200
     assert scale["seconds"] > 0 and 0.05 < scale["peak_rss_gib"] < 24
+    assert scale["report_seconds"] > 0 and scale["load_before"] >= 0  # the report ran too
     assert "9 end to end, 300 users x 200 items x 10 steps" in result.stdout
 
 
