@@ -564,28 +564,32 @@ def _spread(values: list[float]) -> str:
 
 
 def split_table() -> list[str]:
-    """Workload 11: each run's wall time by stage, per run size (issue 30)."""
+    """Workload 11: each run's wall time by stage, per run size, and over the simulator and
+    agent alone (issue 30)."""
     runs = _runs(SPLIT, "split")
     stages = ("world", "simulate", "agent", "log", "analysis", "report")
     rows = []
     for users in runs[0]:
         cells = [run[users] for run in runs]
-        ratio = " / ".join(f"{c['wall_over_simulation']:.2f}" for c in cells)
+        ratio = " / ".join(f"{c['wall_over_alone']:.2f}" for c in cells)
         rows.append(
             (
                 f"{int(users):,}",
                 " / ".join(f"{c['wall']:.1f}" for c in cells) + " s",
                 *(_spread([c[stage] for c in cells]) for stage in stages),
+                _spread([c["alone"] for c in cells]),
                 f"**{ratio}**" if int(users) == 100_000 else ratio,
             )
         )
-    columns = ("users", "wall", *stages, "wall / (simulate + agent)")
-    loads = ", ".join(
-        f"{min(run[users]['load_before'] for users in run):.2f}"
-        f"-{max(run[users]['load_before'] for users in run):.2f}"
-        for run in runs
+    columns = ("users", "wall", *stages, "simulator + agent alone", "wall / alone")
+    loads = "; ".join(
+        ", ".join(f"{run[users]['load_before']:.2f}" for users in run) for run in runs
     )
-    return [*markdown_table(columns, rows), "", f"Load average before each size, by run: {loads}."]
+    return [
+        *markdown_table(columns, rows),
+        "",
+        f"Load average before each size (10,000, 100,000, 1,000,000), by run: {loads}.",
+    ]
 
 
 def scale_table() -> list[str]:

@@ -54,6 +54,32 @@ def test_end_to_end_workload_runs_adaptrec_and_reports_time_and_memory(tmp_path)
     assert "9 end to end, 300 users x 200 items x 10 steps" in result.stdout
 
 
+def test_split_workload_accounts_for_the_whole_run_and_times_the_simulation_alone(tmp_path):
+    # Workload 11 at toy sizes: the stages and the rest add up to the wall time, the stages a
+    # run cannot skip took time, and the simulation alone was really run (a ratio computed
+    # from the in-run stages instead, or from a run that failed, would not hold these).
+    out = tmp_path / "split.json"
+    command = ["-m", "benchmarks", "--split", "300,600", "--scale-items", "200", "--json"]
+    result = subprocess.run(
+        [sys.executable, *command, str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "ADAPTREC_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr
+    split = json.loads(out.read_text())["split"]
+    assert set(split) == {"300", "600"}
+    for figures in split.values():
+        stages = ("world", "simulate", "agent", "log", "analysis", "report", "other")
+        assert sum(figures[stage] for stage in stages) == pytest.approx(figures["wall"])
+        assert min(figures[stage] for stage in stages[:-1]) > 0
+        assert 0 < figures["alone"] < figures["wall"]
+        assert figures["wall_over_alone"] == pytest.approx(figures["wall"] / figures["alone"])
+    assert "11 split, 600 users x 200 items x 10 steps" in result.stdout
+
+
 def test_memory_workload_counts_what_each_agents_users_hold(default_vectors):
     # Workload 10 at the default world, fewer users and steps. The counts are exact, so they
     # can be checked: every table holds at least the entries that still matter, with the

@@ -63,6 +63,40 @@ def test_an_interrupted_writer_leaves_no_file_that_looks_complete(tmp_path):
     assert not list((tmp_path / "steps").iterdir())
 
 
+def _rows(start: int, n: int):
+    from adaptrec.logs import step_table
+
+    columns = {name: np.zeros(n) for name in STEP_SCHEMA.names if name != "agent"}
+    columns["user"] = np.arange(start, start + n)
+    return step_table("random", [columns])
+
+
+def test_tables_written_in_the_background_land_whole_and_in_order(tmp_path):
+    # Catches: a shard's table dropped or written twice when the next arrives, tables out of
+    # order, the file renamed before the last background write is done.
+    with StepWriter(tmp_path, "random", "{}", row_group_rows=7) as writer:
+        for start in (0, 50, 100):
+            writer.add_table(_rows(start, 50))
+        writer.add({name: np.zeros(3) for name in STEP_SCHEMA.names if name != "agent"})
+    users = pq.read_table(tmp_path / "steps" / "random.parquet").column("user").to_numpy()
+    np.testing.assert_array_equal(users, np.r_[np.arange(150), np.zeros(3)])
+
+
+def test_a_failed_background_write_is_raised_and_leaves_no_file(tmp_path):
+    # Catches: an error on the writing thread swallowed (a log short of a shard renamed into
+    # place as if whole), or raised while the file is still being written.
+    bad = _rows(0, 5).drop_columns(["dwell"])  # not the file's schema
+    with pytest.raises(ValueError, match="schema"), StepWriter(tmp_path, "random", "{}") as w:
+        w.add_table(_rows(0, 5))
+        w.add_table(bad)
+    assert not list((tmp_path / "steps").iterdir())
+    # The caller's error is raised, not the write's it interrupted.
+    with pytest.raises(RuntimeError, match="killed"), StepWriter(tmp_path, "random", "{}") as w:
+        w.add_table(bad)
+        raise RuntimeError("killed")
+    assert not list((tmp_path / "steps").iterdir())
+
+
 def test_a_rerun_continues_keeps_finished_agents_and_never_duplicates_rows(tmp_path):
     config = small_config(agents=("random", "popularity"))
     run_experiment(config, tmp_path)
@@ -187,3 +221,20 @@ def test_duckdb_and_polars_read_the_logs_as_they_are(tmp_path):
     frame = pl.scan_parquet(logs).group_by("agent").agg(pl.col("clicked").mean()).collect()
     polars_ctr = dict(zip(frame["agent"].to_list(), frame["clicked"].to_list(), strict=True))
     assert polars_ctr == pytest.approx({a: c for a, c in rows}, rel=1e-12)
+
+
+def test_ids_and_flags_are_dictionary_encoded_and_floats_are_not(tmp_path):
+    # Catches: the writer back on pyarrow's default (every column dictionary-encoded, floats
+    # included: a slower write and a larger file, measured in adaptrec.logs), or ids written
+    # plain; and a log that no longer reads back as written.
+    with StepWriter(tmp_path, "random", "{}") as writer:
+        writer.add_table(_rows(0, 50))
+    file = pq.ParquetFile(tmp_path / "steps" / "random.parquet")
+    columns = file.metadata.row_group(0)
+    encodings = {
+        columns.column(i).path_in_schema: columns.column(i).encodings
+        for i in range(columns.num_columns)
+    }
+    assert "RLE_DICTIONARY" in encodings["user"] and "RLE_DICTIONARY" in encodings["step"]
+    assert "RLE_DICTIONARY" not in encodings["click_probability"]
+    assert file.read().equals(_rows(0, 50).replace_schema_metadata(file.schema_arrow.metadata))

@@ -182,3 +182,18 @@ def test_a_large_runs_mean_of_continuous_values_resamples_buckets_of_users():
     assert means.std() == pytest.approx(values.std() / np.sqrt(len(values)), rel=0.1)
     interval = metrics.bootstrap_interval(values, "mean", resamples=2000, rng=1)
     assert interval.low < values.mean() < interval.high
+
+
+def test_bucket_resamples_drawn_a_few_at_a_time_are_the_draws_of_one(monkeypatch):
+    # Catches: a chunk that restarts or skips the random stream, a last short chunk that
+    # reads the previous chunk's counts, offsets that mix two resamples' buckets.
+    values = np.random.default_rng(6).exponential(size=(30_001, 3))
+    g = metrics.BUCKETS
+    index = np.random.default_rng(2).integers(0, g, size=(10, g))
+    counts = np.stack([np.bincount(row, minlength=g) for row in index]).astype(np.float64)
+    by_hand = (counts @ metrics.bucket_sums(values)) / (
+        counts @ np.bincount(metrics.buckets(len(values)))
+    )[:, None]
+    monkeypatch.setattr(metrics, "BUCKET_RESAMPLES_AT_ONCE", 4)  # chunks of 4, 4 and 2
+    chunked = metrics.bucket_resampled_means(values, np.random.default_rng(2), 10)
+    np.testing.assert_allclose(chunked, by_hand, rtol=1e-12)
