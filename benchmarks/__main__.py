@@ -31,7 +31,8 @@ Workloads (sizes from the throughput issue):
  11. (only with ``--split USERS,...``) where a run's time goes: workload 9's run in this
      process (after an untimed 2,000-user run that loads the compiled kernels), its wall
      time split into world, simulate, agent, log, analysis and report seconds; then the
-     same simulator and agent alone (no logs, analysis or report), and the wall time over that
+     same simulator and agent alone (no logs, analysis or report), and the wall time over
+     that; medians of three repeats up to 100,000 users, one run at a million
 
 Each figure is the median over repeats. The roofline is the float32 matrix-multiply rate
 measured in the same run (numpy and torch, the higher). Each workload starts after a one-second
@@ -434,6 +435,12 @@ def simulation_alone(n_users: int, n_items: int = 10_000) -> float:
     return time.perf_counter() - start
 
 
+def split_repeats(n_users: int) -> int:
+    """Repeats of workload 11 at ``n_users``: three up to 100,000 users (seconds each), one
+    at a million (a minute or two each)."""
+    return 3 if n_users <= 100_000 else 1
+
+
 def time_split(n_users: int, out_dir: str, n_items: int = 10_000) -> dict[str, float]:
     """Workload 11: workload 9's run (``n_users`` x ``n_items`` items x 10 steps, popularity,
     shards of 10,000 users, Parquet logs and the report) in this process, its wall time split
@@ -442,23 +449,30 @@ def time_split(n_users: int, out_dir: str, n_items: int = 10_000) -> dict[str, f
     same simulator and agent run alone (:func:`simulation_alone`, ``alone``) and
     ``wall_over_alone``, the run's wall time over that (issue 30's target: <= 1.5 at 100,000
     users). The log is written on a thread beside the simulation, so the in-run ``simulate``
-    stage includes what that costs it; ``alone`` does not."""
+    stage includes what that costs it; ``alone`` does not. Run and alone alternate
+    :func:`split_repeats` times; every figure is the median over the repeats."""
     from adaptrec.runner import run_experiment
     from adaptrec.timing import StageClock
 
     config = _split_config(n_users, n_items)
-    clock = StageClock()
     load = os.getloadavg()[0]
-    start = time.perf_counter()
-    run_experiment(config, out_dir, overwrite=True, clock=clock)
-    wall = time.perf_counter() - start
-    out = {stage: clock.seconds.get(stage, 0.0) for stage in SPLIT_STAGES}
-    out["other"] = wall - sum(out.values())
-    out["wall"] = wall
+    repeats = []
+    for repeat in range(split_repeats(n_users)):
+        clock = StageClock()
+        start = time.perf_counter()
+        # A folder per repeat: a finished run in the same folder would be continued, not rerun.
+        run_experiment(config, os.path.join(out_dir, f"repeat-{repeat}"), clock=clock)
+        wall = time.perf_counter() - start
+        figures = {stage: clock.seconds.get(stage, 0.0) for stage in SPLIT_STAGES}
+        figures["other"] = wall - sum(figures.values())
+        figures["wall"] = wall
+        figures["alone"] = simulation_alone(n_users, n_items)
+        repeats.append(figures)
+    out = {key: float(np.median([r[key] for r in repeats])) for key in repeats[0]}
+    out["repeats"] = len(repeats)
     out["load_before"] = load
-    out["wall_over_simulation"] = wall / max(1e-9, out["simulate"] + out["agent"])
-    out["alone"] = simulation_alone(n_users, n_items)
-    out["wall_over_alone"] = wall / max(1e-9, out["alone"])
+    out["wall_over_simulation"] = out["wall"] / max(1e-9, out["simulate"] + out["agent"])
+    out["wall_over_alone"] = out["wall"] / max(1e-9, out["alone"])
     return out
 
 

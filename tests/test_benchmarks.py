@@ -55,9 +55,9 @@ def test_end_to_end_workload_runs_adaptrec_and_reports_time_and_memory(tmp_path)
 
 
 def test_split_workload_accounts_for_the_whole_run_and_times_the_simulation_alone(tmp_path):
-    # Workload 11 at toy sizes: the stages and the rest add up to the wall time, the stages a
-    # run cannot skip took time, and the simulation alone was really run (a ratio computed
-    # from the in-run stages instead, or from a run that failed, would not hold these).
+    # Workload 11 at toy sizes: medians of three repeats, the stages a run cannot skip took
+    # time, and the simulation alone was really run and is shorter than the run (a ratio
+    # computed from the in-run stages instead, or from a run that failed, would not hold).
     out = tmp_path / "split.json"
     command = ["-m", "benchmarks", "--split", "300,600", "--scale-items", "200", "--json"]
     result = subprocess.run(
@@ -73,7 +73,7 @@ def test_split_workload_accounts_for_the_whole_run_and_times_the_simulation_alon
     assert set(split) == {"300", "600"}
     for figures in split.values():
         stages = ("world", "simulate", "agent", "log", "analysis", "report", "other")
-        assert sum(figures[stage] for stage in stages) == pytest.approx(figures["wall"])
+        assert figures["repeats"] == 3  # medians of three, so the stages need not add up
         assert min(figures[stage] for stage in stages[:-1]) > 0
         assert 0 < figures["alone"] < figures["wall"]
         assert figures["wall_over_alone"] == pytest.approx(figures["wall"] / figures["alone"])
