@@ -124,3 +124,15 @@ def test_cached_vectors_are_keyed_by_torch_threads_and_cpu_kernels(minilm, tmp_p
         first = hashing.path_for(texts)
     with torch_threads(2):
         assert hashing.path_for(texts) == first  # no torch in hashing: threads do not matter
+
+
+def test_a_texts_word_is_drawn_as_rng_choice_draws_it():
+    # Catches: a faster pick that consumes the stream differently from Generator.choice (every
+    # synthetic item text, and so every MiniLM vector and README figure, would change).
+    from adaptrec.core.catalog import TOPICS, _pick
+
+    for seed in range(5):
+        ours, numpy_s = np.random.default_rng(seed), np.random.default_rng(seed)
+        for topic in TOPICS:
+            for options in topic[1:]:
+                assert _pick(ours, options) == numpy_s.choice(options)

@@ -413,12 +413,19 @@ class Catalog:
         return self.topics.shape[1]
 
 
+def _pick(rng: np.random.Generator, options: tuple[str, ...] | list[str]) -> str:
+    """``rng.choice(options)``: the same draw (``choice`` without weights draws
+    ``integers(0, len)``; tested), without converting ``options`` to an array each time, which
+    took four fifths of a 10,000-item catalog's build."""
+    return options[int(rng.integers(0, len(options)))]
+
+
 def _describe(rng: np.random.Generator, main: int, secondary: int, share: float) -> str:
     _, adjectives, heads, details, _ = TOPICS[main]
-    text = f"{rng.choice(adjectives)} {rng.choice(heads)} {rng.choice(details)}"
+    text = f"{_pick(rng, adjectives)} {_pick(rng, heads)} {_pick(rng, details)}"
     if share >= _MENTION_SECONDARY:
         touches = TOPICS[secondary][4]
-        text += f", with {rng.choice(touches)}"
+        text += f", with {_pick(rng, touches)}"
     return text + "."
 
 
