@@ -26,12 +26,17 @@ def test_compare_flags_changed_logs_and_judges_other_kernels_by_figures():
     changed = copy.deepcopy(want)
     changed["runs"]["synthetic-drift"]["random"]["digest"] = "0" * 16
     changed["runs"]["synthetic-drift"]["llm-cosine"]["digest"] = "0" * 16
-    assert len(golden.compare(want, changed)) == 2
-    # other kernels: kernel-dependent agents by their CTR interval, the others still exactly
+    changed["runs"]["movielens"]["popularity"]["digest"] = "0" * 16
+    assert len(golden.compare(want, changed)) == 3
+    # other kernels: kernel-dependent agents, and every agent on users calibrated from data
+    # (a BLAS factorisation), by their CTR interval; the others still exactly
     other = copy.deepcopy(changed)
     other["kernels"] = {**want["kernels"], "blas": "openblas:Haswell"}
     problems = golden.compare(want, other)
     assert problems == ["synthetic-drift/random: log content differs (digest 0000000000000000)"]
+    other["runs"]["movielens"]["popularity"]["ctr"]["estimate"] += 0.5
+    assert any("movielens/popularity: CTR" in line for line in golden.compare(want, other))
+    other["runs"]["movielens"]["popularity"]["ctr"]["estimate"] -= 0.5
     other["runs"]["synthetic-drift"]["llm-cosine"]["ctr"]["estimate"] += 0.5
     assert any("llm-cosine: CTR" in line for line in golden.compare(want, other))
     # a missing agent or a different row count is always named
