@@ -33,13 +33,12 @@ def test_quick_benchmarks_print_and_write_every_figure(tmp_path):
         assert figure["metric"] in result.stdout
 
 
-def test_end_to_end_workload_runs_adaptrec_and_reports_time_and_memory(tmp_path):
-    # Workload 9 at a toy size: the child process must really run (a failed run raises), and
-    # its peak memory is the child's, not this process's (> 0, below the machine's).
-    out = tmp_path / "scale.json"
-    command = ["-m", "benchmarks", "--scale", "300", "--scale-items", "200", "--json", str(out)]
+def _benchmark(tmp_path, *arguments: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """``python -m benchmarks ARGUMENTS --json FILE`` with its own embedding cache: the run
+    (which must succeed) and the JSON it wrote."""
+    out = tmp_path / "figures.json"
     result = subprocess.run(
-        [sys.executable, *command],
+        [sys.executable, "-m", "benchmarks", *arguments, "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -47,7 +46,14 @@ def test_end_to_end_workload_runs_adaptrec_and_reports_time_and_memory(tmp_path)
         env={**os.environ, "ADAPTREC_CACHE": str(tmp_path / "cache")},
     )
     assert result.returncode == 0, result.stderr
-    scale = json.loads(out.read_text())["scale"]
+    return result, json.loads(out.read_text())
+
+
+def test_end_to_end_workload_runs_adaptrec_and_reports_time_and_memory(tmp_path):
+    # Workload 9 at a toy size: the child process must really run (a failed run raises), and
+    # its peak memory is the child's, not this process's (> 0, below the machine's).
+    result, figures = _benchmark(tmp_path, "--scale", "300", "--scale-items", "200")
+    scale = figures["scale"]
     assert scale["users"] == 300 and scale["items"] == 200
     assert scale["seconds"] > 0 and 0.05 < scale["peak_rss_gib"] < 24
     assert scale["report_seconds"] > 0 and scale["load_before"] >= 0  # the report ran too
@@ -58,18 +64,8 @@ def test_split_workload_accounts_for_the_whole_run_and_times_the_simulation_alon
     # Workload 11 at toy sizes: medians of three repeats, the stages a run cannot skip took
     # time, and the simulation alone was really run and is shorter than the run (a ratio
     # computed from the in-run stages instead, or from a run that failed, would not hold).
-    out = tmp_path / "split.json"
-    command = ["-m", "benchmarks", "--split", "300,600", "--scale-items", "200", "--json"]
-    result = subprocess.run(
-        [sys.executable, *command, str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "ADAPTREC_CACHE": str(tmp_path / "cache")},
-    )
-    assert result.returncode == 0, result.stderr
-    split = json.loads(out.read_text())["split"]
+    result, figures = _benchmark(tmp_path, "--split", "300,600", "--scale-items", "200")
+    split = figures["split"]
     assert set(split) == {"300", "600"}
     for figures in split.values():
         stages = ("world", "simulate", "agent", "log", "analysis", "report", "other")
