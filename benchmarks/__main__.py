@@ -412,18 +412,14 @@ def _split_config(n_users: int, n_items: int):
     )
 
 
-def simulation_alone(n_users: int, n_items: int = 10_000) -> float:
-    """Seconds workload 11's simulator and agent take alone: the same shards, users and agent,
-    every step of ``interact`` and nothing else (no logging, analysis, report or files; the
-    world is built before the clock starts)."""
+def simulation_alone(config, catalog, vectors) -> float:
+    """Seconds workload 11's simulator and agent take alone: the run's shards, users and
+    agent on its ``catalog`` and item ``vectors``, every step of ``interact`` and nothing else
+    (no logging, analysis, report or files)."""
     from adaptrec.agents import make_agent
-    from adaptrec.core.encoders import make_encoder
     from adaptrec.rollout import interact, shards, torch_threads
-    from adaptrec.world import build_catalog, make_population
+    from adaptrec.world import make_population
 
-    config = _split_config(n_users, n_items)
-    catalog = build_catalog(config, None, lambda message: None)
-    vectors = make_encoder(config.encoder, None).encode(list(catalog.texts))
     start = time.perf_counter()
     for users in shards(config):
         population = make_population(config, catalog)
@@ -451,10 +447,18 @@ def time_split(n_users: int, out_dir: str, n_items: int = 10_000) -> dict[str, f
     users). The log is written on a thread beside the simulation, so the in-run ``simulate``
     stage includes what that costs it; ``alone`` does not. Run and alone alternate
     :func:`split_repeats` times; every figure is the median over the repeats."""
+    from adaptrec.core.encoders import make_encoder
+    from adaptrec.rollout import torch_threads
     from adaptrec.runner import run_experiment
     from adaptrec.timing import StageClock
+    from adaptrec.world import build_catalog
 
     config = _split_config(n_users, n_items)
+    # The world once, as the run builds it (its vectors from the same cache entry), for the
+    # simulations alone.
+    catalog = build_catalog(config, None, lambda message: None)
+    with torch_threads(config.torch_threads):
+        vectors = make_encoder(config.encoder, None).encode(list(catalog.texts))
     load = os.getloadavg()[0]
     repeats = []
     for repeat in range(split_repeats(n_users)):
@@ -466,7 +470,7 @@ def time_split(n_users: int, out_dir: str, n_items: int = 10_000) -> dict[str, f
         figures = {stage: clock.seconds.get(stage, 0.0) for stage in SPLIT_STAGES}
         figures["other"] = wall - sum(figures.values())
         figures["wall"] = wall
-        figures["alone"] = simulation_alone(n_users, n_items)
+        figures["alone"] = simulation_alone(config, catalog, vectors)
         repeats.append(figures)
     out = {key: float(np.median([r[key] for r in repeats])) for key in repeats[0]}
     out["repeats"] = len(repeats)

@@ -660,9 +660,9 @@ def update_from(pairs: list[str]) -> None:
     :data:`SUMMARIES` as compact JSON; ``benchmarks=A.json,B.json,C.json`` (and ``split=``,
     ``scale=``) replaces those benchmark runs with these ``python -m benchmarks --json``
     files."""
+    runs = {"benchmarks": BENCHMARKS, "split": SPLIT, "scale": SCALE}
     for pair in pairs:
         name, _, folder = pair.partition("=")
-        runs = {"benchmarks": BENCHMARKS, "split": SPLIT, "scale": SCALE}
         if name in runs:
             runs[name].mkdir(parents=True, exist_ok=True)
             for old in runs[name].glob("run-*.json"):
