@@ -4,7 +4,8 @@
     python experiments/change_detectors.py --json out.json     # also every figure as JSON
     python experiments/change_detectors.py --smoke             # a minute's check
 
-Each variant is llm-cosine with one ``llm_cosine`` setting changed, run on the same users
+Each variant is llm-cosine with one ``llm_cosine`` setting changed (the detector, or the
+ridge prior's covariance: ``ridge_prior``), run on the same users
 (abrupt drift of half of them at step 150). Besides the run's figures it counts, from the
 agent's own state, how often the detector restarted a user who never drifted (false alarms)
 and, for drifting users, whether and how many steps after the drift it first did (detection).
@@ -29,6 +30,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "two-speed, 8 nats": {"change_detector": "two-speed", "change_threshold": 8.0},
     "glr, delta 0.01 (default)": {"change_detector": "glr", "glr_delta": 0.01},
     "glr, delta 0.1": {"change_detector": "glr", "glr_delta": 0.1},
+    "glr, empirical prior": {"change_detector": "glr", "ridge_prior": "empirical"},
     "restart at the drift (bound)": {"change_detector": "none", "_oracle_restart": True},
 }
 

@@ -323,6 +323,16 @@ class LLMCosineConfig(_Config):
     ridge: float = 30.0
     """Prior precision of the ridge user model: weight, in examined items, of the population
     prior mean."""
+    ridge_prior: str = "isotropic"
+    """Covariance of the ridge user model's population prior: 'isotropic' (precision ``ridge``
+    in every direction) or 'empirical' (empirical Bayes: re-estimated after every step from
+    how the users' estimates spread around the population's, so the prior is weak along the
+    directions in which users differ; it starts isotropic). See the README's measurements."""
+    noise_variance: float = 0.25
+    """The 'empirical' prior's variance of a click around its predicted rate (at most 1/4 for
+    a 0/1 outcome): the scale between a user's evidence and the prior."""
+    prior_smoothing: float = 0.9
+    """The 'empirical' prior's weight of its previous estimate at each step's update."""
     forgetting: float = 0.99
     """Per-step forgetting of the ridge user model (1 = never): evidence older than about
     1 / (1 - forgetting) steps fades, so a changed taste is relearned without being announced."""
@@ -382,6 +392,13 @@ class LLMCosineConfig(_Config):
         check_choice("llm_cosine.user_model", self.user_model, ("ridge", "rocchio"))
         check_int("llm_cosine.ridge_dim", self.ridge_dim, low=1, high=4096)
         check_float("llm_cosine.ridge", self.ridge, low=0, low_open=True)
+        check_choice("llm_cosine.ridge_prior", self.ridge_prior, ("isotropic", "empirical"))
+        check_float(
+            "llm_cosine.noise_variance", self.noise_variance, low=0, low_open=True, high=0.25
+        )
+        check_float(
+            "llm_cosine.prior_smoothing", self.prior_smoothing, low=0, high=1, high_open=True
+        )
         check_float("llm_cosine.forgetting", self.forgetting, low=0, low_open=True, high=1)
         check_float("llm_cosine.ts_scale", self.ts_scale, low=0)
         check_choice(

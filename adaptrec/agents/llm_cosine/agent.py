@@ -162,6 +162,9 @@ class LLMCosineAgent:
                 fast_forgetting=self.config.fast_forgetting,
                 glr_delta=self.config.glr_delta,
                 glr_window=self.config.glr_window,
+                prior=self.config.ridge_prior,
+                noise_variance=self.config.noise_variance,
+                prior_smoothing=self.config.prior_smoothing,
             )
         # Pooled per-item evidence of the item term: examinations and clicks, (N,) float64.
         self.item_examined_ = np.zeros(n_items)

@@ -18,6 +18,10 @@ language model's space): ``u . v_i = theta . x_i`` up to a per-user constant, so
 ``theta . (W' v_i) / |W theta|``, in the ``D``-dimensional space: :attr:`item_directions`
 and :attr:`gram`.)
 
+The prior's precision is ``ridge I`` by default; with ``prior="empirical"`` it is learned
+(empirical Bayes, :class:`RidgeUserModel`): weak along the directions in which users' tastes
+differ, strong where they agree.
+
 Thompson sampling draws ``theta~ = theta + scale L^-T z`` (``A = L L'``, ``z`` standard
 normal from counter-based uniforms keyed by user and step), so a user's draw does not depend on
 who else is in the batch. All per-user arithmetic is in compiled loops, one user per
@@ -130,8 +134,8 @@ def _shortfall_cusum(cusum, ids, features, slates, clicked, examined, theta, sla
 
 @nb.njit(cache=True, parallel=True)
 def _two_speed_cusum(
-    cusum, a_fast, b_fast, ids, features, slates, clicked, examined, theta, prior_mean, ridge,
-    threshold, out,
+    cusum, a_fast, b_fast, ids, features, slates, clicked, examined, theta, prior_shift,
+    prior_rhs, threshold, out,
 ):  # fmt: skip
     """CUSUM of the log-likelihood ratio of the fast posterior's predictions over the slow
     one's on each user's examined slots, ``log p_fast(y) - log p_slow(y)`` with ``p =
@@ -144,13 +148,8 @@ def _two_speed_cusum(
         user = ids[row]
         lower = np.empty((dim, dim))
         work = np.empty(dim)
-        rhs = np.empty(dim)
         theta_fast = np.empty(dim)
-        _cholesky(a_fast[user], lower)
-        for i in range(dim):
-            rhs[i] = b_fast[user, i] + ridge * prior_mean[i]
-        _solve_lower(lower, rhs, work)
-        _solve_upper(lower, work, theta_fast)
+        _factor_posterior(a_fast, b_fast, user, prior_shift, prior_rhs, lower, work, theta_fast)
         total = cusum[user]
         for slot in range(slates.shape[1]):
             if examined[row, slot]:
@@ -211,26 +210,64 @@ def _solve_upper(lower, rhs, out):
         out[i] = total / lower[i, i]
 
 
+@nb.njit(inline="always")
+def _factor_posterior(a, b, user, prior_shift, prior_rhs, lower, work, mean):
+    """The Cholesky factor of the user's posterior precision ``A + prior_shift`` into
+    ``lower`` and its mean ``(A + prior_shift)^-1 (b + prior_rhs)`` into ``mean`` (``A``
+    holds the evidence and ``ridge I``; ``prior_shift`` = ``P - ridge I`` turns that prior
+    into ``P``, all zeros for the isotropic one)."""
+    dim = prior_rhs.shape[0]
+    precision = np.empty((dim, dim))
+    rhs = np.empty(dim)
+    for i in range(dim):
+        for j in range(dim):
+            precision[i, j] = a[user, i, j] + prior_shift[i, j]
+        rhs[i] = b[user, i] + prior_rhs[i]
+    _cholesky(precision, lower)
+    _solve_lower(lower, rhs, work)
+    _solve_upper(lower, work, mean)
+
+
 @nb.njit(cache=True, parallel=True)
-def _posterior(a, b, ids, prior_mean, ridge, normals, scale, mean_out, sample_out):
-    """Posterior mean ``A^-1 (b + ridge theta_0)`` of each user into ``mean_out`` ``(B, D)``
-    and, if ``normals`` ``(B, D)`` has rows, a draw ``mean + scale L'^-1 z`` into
-    ``sample_out``."""
-    dim = prior_mean.shape[0]
+def _posterior(a, b, ids, prior_shift, prior_rhs, normals, scale, mean_out, sample_out):
+    """Posterior mean ``(A + prior_shift)^-1 (b + prior_rhs)`` of each user into
+    ``mean_out`` ``(B, D)`` and, if ``normals`` ``(B, D)`` has rows, a draw ``mean + scale
+    L'^-1 z`` into ``sample_out``."""
+    dim = prior_rhs.shape[0]
     for row in nb.prange(len(ids)):
         user = ids[row]
         lower = np.empty((dim, dim))
         work = np.empty(dim)
-        rhs = np.empty(dim)
-        _cholesky(a[user], lower)
-        for i in range(dim):
-            rhs[i] = b[user, i] + ridge * prior_mean[i]
-        _solve_lower(lower, rhs, work)
-        _solve_upper(lower, work, mean_out[row])
+        _factor_posterior(a, b, user, prior_shift, prior_rhs, lower, work, mean_out[row])
         if normals.shape[0]:
             _solve_upper(lower, normals[row], work)
             for i in range(dim):
                 sample_out[row, i] = mean_out[row, i] + scale * work[i]
+
+
+@nb.njit(cache=True, parallel=True)
+def _posterior_moments(a, b, ids, prior_shift, prior_rhs, mean_out, covariance_out):
+    """Each user's posterior mean into ``mean_out`` ``(B, D)`` and the inverse of its
+    posterior precision, ``(A + prior_shift)^-1``, into ``covariance_out`` ``(B, D, D)``."""
+    dim = prior_rhs.shape[0]
+    for row in nb.prange(len(ids)):
+        lower = np.empty((dim, dim))
+        work = np.empty(dim)
+        unit = np.zeros(dim)
+        _factor_posterior(a, b, ids[row], prior_shift, prior_rhs, lower, work, mean_out[row])
+        for column in range(dim):
+            unit[column] = 1.0
+            _solve_lower(lower, unit, work)
+            _solve_upper(lower, work, covariance_out[row, column])
+            unit[column] = 0.0
+
+
+PRIORS = ("isotropic", "empirical")
+
+_PRIOR_VARIANCE_FLOOR = 0.01
+"""The empirical prior's variance in any direction stays above this share of the isotropic
+prior's, so no direction is ever pinned to the population's value: users who differ from
+everyone seen so far (a drift to a new taste) can still be learned."""
 
 
 class RidgeUserModel:
@@ -253,11 +290,29 @@ class RidgeUserModel:
         change_slack: ``"cusum"``'s per-item shortfall that is ignored.
         fast_forgetting: the fast posterior's per-step forgetting (``"two-speed"``, ``"glr"``).
         glr_delta, glr_window: the GLR test's confidence and look-back in steps.
+        prior: the prior's covariance (:data:`PRIORS`): ``"isotropic"`` (precision ``ridge
+            I``) or ``"empirical"`` (empirical Bayes: the spread of the users' tastes around
+            the population's, re-estimated after every update, so the prior is weak along
+            the directions in which users differ and strong where they agree).
+        noise_variance: ``"empirical"``'s variance of a click around its predicted rate
+            (at most 1/4 for a 0/1 outcome), the scale between evidence and prior.
+        prior_smoothing: ``"empirical"``'s weight of the previous estimate in each update.
 
     State: ``a_`` ``(U, D, D)`` and ``b_`` ``(U, D)`` float64 per user id seen (the slow
     posterior), ``fast_a_``/``fast_b_`` likewise for the fast one (empty without), the pooled
-    ``pooled_a_`` ``(D, D)`` and ``pooled_b_`` ``(D,)``, and ``restarts_`` ``(U,)`` int64:
-    the detector's alarms per user id.
+    ``pooled_a_`` ``(D, D)`` and ``pooled_b_`` ``(D,)``, ``restarts_`` ``(U,)`` int64:
+    the detector's alarms per user id, and ``prior_precision_`` ``(D, D)`` float64, ``P``.
+    ``A`` always holds the evidence plus ``ridge I`` (forgetting moves it towards ``ridge
+    I``); the posterior precision is ``A - ridge I + P``, so a prior that changes applies at
+    once to every user, to forgotten evidence exactly as to fresh (``f A_evidence + P``).
+
+    The empirical prior is the EM step of the hierarchical model ``theta_u ~ N(theta_0,
+    Sigma)``, ``y ~ N(x . theta_u, sigma^2)`` over the users of each update: ``Sigma <- s
+    Sigma + (1 - s) mean_u[(m_u - theta_0)(m_u - theta_0)' + sigma^2 (A_u + P - ridge
+    I)^-1]`` with ``m_u`` the posterior means, then ``P = sigma^2 Sigma^-1`` (``sigma^2`` =
+    ``noise_variance``, ``s`` = ``prior_smoothing``; ``Sigma`` starts at ``sigma^2 / ridge
+    I``). It is a population estimate, like ``theta_0``: it depends on who was in the
+    batches, not on the order of the users in one.
     """
 
     def __init__(
@@ -273,8 +328,12 @@ class RidgeUserModel:
         fast_forgetting: float = 0.9,
         glr_delta: float = 0.01,
         glr_window: int = 200,
+        prior: str = "isotropic",
+        noise_variance: float = 0.25,
+        prior_smoothing: float = 0.9,
     ):
         check_choice("detector", detector, DETECTORS)
+        check_choice("prior", prior, PRIORS)
         self.features, self.basis = principal_basis(item_vectors, dim)
         self.dim = self.features.shape[1]
         # u . v_i = theta . (W' v_i) and |u|^2 = theta' (W'W) theta: the cosine of u = W theta
@@ -301,6 +360,10 @@ class RidgeUserModel:
         self.pooled_a_ = self.ridge * eye
         self.pooled_b_ = np.zeros(self.dim)
         self._prior: np.ndarray | None = None
+        self.prior = prior
+        self.noise_variance, self.prior_smoothing = float(noise_variance), float(prior_smoothing)
+        self.prior_precision_ = self.ridge * eye
+        self._taste_covariance = self.noise_variance / self.ridge * eye
 
     def _grow(self, user_ids: np.ndarray) -> None:
         for rows in (self._a, self._b, self._fast_a, self._fast_b, self._cusum, self._restarts):
@@ -342,6 +405,32 @@ class RidgeUserModel:
             self._prior = np.linalg.solve(self.pooled_a_, self.pooled_b_)
         return self._prior
 
+    def _prior_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(P - ridge I, P theta_0)``: what turns ``A`` and ``b`` into the posterior."""
+        if self.prior == "isotropic":  # zeros and ridge theta_0: the same bits as without
+            return np.zeros((self.dim, self.dim)), self.ridge * self.prior_mean()
+        shift = self.prior_precision_ - self.ridge * np.eye(self.dim)
+        with single_threaded_blas():
+            return shift, self.prior_precision_ @ self.prior_mean()
+
+    def _update_prior(self, ids: np.ndarray) -> None:
+        """One EM step of the empirical prior over the users ``ids`` (see the class)."""
+        shift, rhs = self._prior_terms()
+        mean = np.empty((len(ids), self.dim))
+        covariance = np.empty((len(ids), self.dim, self.dim))
+        _posterior_moments(self.a_, self.b_, ids, shift, rhs, mean, covariance)
+        deviation = mean - self.prior_mean()
+        with single_threaded_blas():
+            spread = deviation.T @ deviation / len(ids)
+        batch = spread + self.noise_variance * covariance.mean(axis=0)
+        smoothing = self.prior_smoothing
+        estimate = smoothing * self._taste_covariance + (1 - smoothing) * batch
+        values, vectors = np.linalg.eigh(0.5 * (estimate + estimate.T))
+        values = np.maximum(values, _PRIOR_VARIANCE_FLOOR * self.noise_variance / self.ridge)
+        with single_threaded_blas():
+            self._taste_covariance = (vectors * values) @ vectors.T
+            self.prior_precision_ = self.noise_variance * (vectors / values) @ vectors.T
+
     def coefficients(
         self, user_ids: np.ndarray, steps: np.ndarray | None = None, scale: float = 0.0
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -359,9 +448,8 @@ class RidgeUserModel:
             sample = np.empty_like(mean)
         else:
             normals, sample = np.empty((0, self.dim)), mean
-        _posterior(
-            self.a_, self.b_, ids, self.prior_mean(), self.ridge, normals, scale, mean, sample
-        )
+        shift, rhs = self._prior_terms()
+        _posterior(self.a_, self.b_, ids, shift, rhs, normals, scale, mean, sample)
         return mean, sample
 
     def to_item_space(self, theta: np.ndarray) -> np.ndarray:
@@ -398,8 +486,8 @@ class RidgeUserModel:
             else:
                 _two_speed_cusum(
                     self.cusum_, self.fast_a_, self.fast_b_, ids, self.features, slates,
-                    clicked, examined, theta, self.prior_mean(), self.ridge,
-                    self.change_threshold, restart,
+                    clicked, examined, theta, *self._prior_terms(), self.change_threshold,
+                    restart,
                 )  # fmt: skip
         elif self._glr is not None:
             alarms, _ = self._glr.update(
@@ -416,3 +504,5 @@ class RidgeUserModel:
             self.pooled_a_ += rows.T @ rows
             self.pooled_b_ += rows.T @ targets[examined]
         self._prior = None
+        if self.prior == "empirical":
+            self._update_prior(ids)
