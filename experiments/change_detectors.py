@@ -4,13 +4,14 @@
     python experiments/change_detectors.py --json out.json     # also every figure as JSON
     python experiments/change_detectors.py --smoke             # a minute's check
 
-Each variant is llm-cosine with one ``llm_cosine`` setting changed (the detector, or the
-ridge prior's covariance: ``ridge_prior``), run on the same users
+Each variant is llm-cosine with its prior's covariance (``ridge_prior``: isotropic or
+empirical) and its change detector set, every other setting the default, run on the same users
 (abrupt drift of half of them at step 150). Besides the run's figures it counts, from the
 agent's own state, how often the detector restarted a user who never drifted (false alarms)
 and, for drifting users, whether and how many steps after the drift it first did (detection).
-The last variant is a bound, not an agent: the simulator tells the ridge user model when a
-user drifts and it restarts from the population prior right then (a perfect detector).
+The "restart at the drift" variants are bounds, not agents: the simulator tells the ridge user
+model when a user drifts and it restarts from the population prior right then (a perfect
+detector).
 """
 
 from __future__ import annotations
@@ -24,14 +25,42 @@ from typing import Any
 
 import numpy as np
 
+_ISOTROPIC = {"ridge_prior": "isotropic"}
+_EMPIRICAL = {"ridge_prior": "empirical"}
 VARIANTS: dict[str, dict[str, Any]] = {
-    "forgetting only (0.99)": {"change_detector": "none"},
-    "cusum, threshold 4": {"change_detector": "cusum", "change_threshold": 4.0},
-    "two-speed, 8 nats": {"change_detector": "two-speed", "change_threshold": 8.0},
-    "glr, delta 0.01 (default)": {"change_detector": "glr", "glr_delta": 0.01},
-    "glr, delta 0.1": {"change_detector": "glr", "glr_delta": 0.1},
-    "glr, empirical prior": {"change_detector": "glr", "ridge_prior": "empirical"},
-    "restart at the drift (bound)": {"change_detector": "none", "_oracle_restart": True},
+    "isotropic: forgetting only (0.99)": {**_ISOTROPIC, "change_detector": "none"},
+    "isotropic: cusum, 4 clicks": {
+        **_ISOTROPIC,
+        "change_detector": "cusum",
+        "change_threshold": 4.0,
+    },
+    "isotropic: two-speed, 8 nats": {
+        **_ISOTROPIC,
+        "change_detector": "two-speed",
+        "change_threshold": 8.0,
+    },
+    "isotropic: glr, delta 0.01 (old default)": {
+        **_ISOTROPIC,
+        "change_detector": "glr",
+        "glr_delta": 0.01,
+    },
+    "isotropic: glr, delta 0.1": {**_ISOTROPIC, "change_detector": "glr", "glr_delta": 0.1},
+    "isotropic: restart at the drift (bound)": {
+        **_ISOTROPIC,
+        "change_detector": "none",
+        "_oracle_restart": True,
+    },
+    "empirical: glr, delta 0.01": {**_EMPIRICAL, "change_detector": "glr", "glr_delta": 0.01},
+    "empirical: two-speed, 3 nats (default)": {
+        **_EMPIRICAL,
+        "change_detector": "two-speed",
+        "change_threshold": 3.0,
+    },
+    "empirical: restart at the drift (bound)": {
+        **_EMPIRICAL,
+        "change_detector": "none",
+        "_oracle_restart": True,
+    },
 }
 
 

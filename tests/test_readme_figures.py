@@ -53,7 +53,7 @@ def test_summaries_are_the_documented_jobs():
     fresh = json.loads((figures.SUMMARIES / "movielens_fresh.json").read_text())
     assert fresh["config"]["data"].startswith("movielens:") and fresh["config"]["arrivals"]["rate"]
     detectors = json.loads((figures.SUMMARIES / "detectors.json").read_text())
-    assert detectors["config"]["seed"] == 0 and len(detectors["variants"]) == 7
+    assert detectors["config"]["seed"] == 0 and len(detectors["variants"]) == 9
     validate = json.loads((figures.SUMMARIES / "validate.json").read_text())
     assert validate["config"]["data"].startswith("coat:") and validate["people"] == 237
     privacy = json.loads((figures.SUMMARIES / "privacy.json").read_text())

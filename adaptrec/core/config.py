@@ -323,7 +323,7 @@ class LLMCosineConfig(_Config):
     ridge: float = 30.0
     """Prior precision of the ridge user model: weight, in examined items, of the population
     prior mean."""
-    ridge_prior: str = "isotropic"
+    ridge_prior: str = "empirical"
     """Covariance of the ridge user model's population prior: 'isotropic' (precision ``ridge``
     in every direction) or 'empirical' (empirical Bayes: re-estimated after every step from
     how the users' estimates spread around the population's, so the prior is weak along the
@@ -336,7 +336,7 @@ class LLMCosineConfig(_Config):
     forgetting: float = 0.99
     """Per-step forgetting of the ridge user model (1 = never): evidence older than about
     1 / (1 - forgetting) steps fades, so a changed taste is relearned without being announced."""
-    change_detector: str = "glr"
+    change_detector: str = "two-speed"
     """How the ridge user model notices a changed taste besides forgetting: 'none'
     (forgetting alone), 'cusum' (a one-sided CUSUM of clicks falling short of the estimate's
     predictions, ``sum(clip(x . theta, 0, 1) - y - change_slack)``; past ``change_threshold``
@@ -346,7 +346,7 @@ class LLMCosineConfig(_Config):
     nats, replaces the slow posterior by the fast one) or 'glr' (a one-sided Bernoulli GLR test
     on the user's clicks, confidence ``glr_delta``, looking back ``glr_window`` steps; an alarm
     replaces the slow posterior by the fast one). See the README's measurements."""
-    change_threshold: float = 4.0
+    change_threshold: float = 3.0
     """Threshold of the CUSUM detectors ('cusum': clicks; 'two-speed': nats)."""
     change_slack: float = 0.25
     """Per examined item, the shortfall of clicks that the 'cusum' detector ignores."""
