@@ -27,6 +27,18 @@ def _steps(seed: int, users: int, steps: int, n_items: int, k: int = 4):
         yield slates, clicked, examined
 
 
+def _add_examined(x, slates, clicked, examined, a, b, pooled_a, pooled_b) -> None:
+    """By hand: each examined slot's ``x x'`` and ``y x`` added to its user's ``a``/``b`` (row =
+    user id) and to the pooled sums, in place."""
+    for user in range(len(slates)):
+        for slot in np.flatnonzero(examined[user]):
+            row = x[slates[user, slot]]
+            a[user] += np.outer(row, row)
+            pooled_a += np.outer(row, row)
+            b[user] += clicked[user, slot] * row
+            pooled_b += clicked[user, slot] * row
+
+
 def test_principal_basis_whitens_and_maps_item_vectors_to_features():
     # Catches: features and basis out of step (u = W theta would not score like theta . x),
     # components not unit variance, directions the items do not span blown up.
@@ -56,13 +68,7 @@ def test_posterior_mean_is_the_ridge_solution_with_the_pooled_prior(forgetting):
         model.update(np.arange(3), slates, clicked, examined)
         a = forgetting * a + (1 - forgetting) * ridge * np.eye(dim)
         b = forgetting * b
-        for user in range(3):
-            for slot in np.flatnonzero(examined[user]):
-                row = x[slates[user, slot]]
-                a[user] += np.outer(row, row)
-                pooled_a += np.outer(row, row)
-                b[user] += clicked[user, slot] * row
-                pooled_b += clicked[user, slot] * row
+        _add_examined(x, slates, clicked, examined, a, b, pooled_a, pooled_b)
     prior = np.linalg.solve(pooled_a, pooled_b)
     np.testing.assert_allclose(model.prior_mean(), prior, rtol=1e-9, atol=1e-12)
     mean, same = model.coefficients(np.arange(3))
@@ -202,13 +208,7 @@ def _empirical_by_hand(model, steps, users, noise, smoothing, ridge, forgetting)
     for slates, clicked, examined in steps:
         evidence *= forgetting
         b *= forgetting
-        for user in range(users):
-            for slot in np.flatnonzero(examined[user]):
-                row = x[slates[user, slot]]
-                evidence[user] += np.outer(row, row)
-                pooled_a += np.outer(row, row)
-                b[user] += clicked[user, slot] * row
-                pooled_b += clicked[user, slot] * row
+        _add_examined(x, slates, clicked, examined, evidence, b, pooled_a, pooled_b)
         theta0 = np.linalg.solve(pooled_a, pooled_b)
         posterior = evidence + precision
         means = np.linalg.solve(posterior, (b + precision @ theta0)[:, :, None])[:, :, 0]
